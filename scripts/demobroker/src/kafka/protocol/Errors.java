@@ -1,0 +1,13 @@
+package kafka.protocol;
+
+/** Kafka error codes used by the demo broker. */
+public final class Errors {
+    public static final short NONE = 0;
+    public static final short CORRUPT_MESSAGE = 2;
+    public static final short UNKNOWN_TOPIC_OR_PARTITION = 3;
+    public static final short INVALID_REQUIRED_ACKS = 21;
+    public static final short UNSUPPORTED_VERSION = 35;
+    public static final short INVALID_REQUEST = 42;
+
+    private Errors() {}
+}

@@ -1,0 +1,103 @@
+package kafka.server;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The demo broker's settings, given as {@code --key=value} or {@code --key value} arguments.
+ * Names follow Kafka's where Kafka has the setting.
+ */
+public final class KafkaConfig {
+    public int brokerId = 0;
+    public String listenHost = "127.0.0.1";
+    public int port = 9092;
+    public String advertisedHost = "127.0.0.1";
+    public int advertisedPort; // defaults to the bound port
+    public String clusterId = "lockscope-demo";
+    public String logDir = "/tmp/lockscope-demo-logs";
+    public int partitions = 3;
+    public boolean autoCreateTopics = true;
+    public int networkThreads = 3;
+    public int ioThreads = 8;
+    public int queuedMaxRequests = 500;
+    public int socketRequestMaxBytes = 100 * 1024 * 1024;
+    public long segmentBytes = 64L * 1024 * 1024;
+    public long flushMessages = 0; // fsync inside the append lock every N appends (0: never)
+    public long flushIntervalMs = 1000; // scheduler flush + checkpoint period (0: off)
+    public long stallMs = 0; // fault: sleep inside the append lock ...
+    public long stallEvery = 0; // ... every N appends of a partition
+    public int pressureThreads = 0; // fault: writers that fsync small files, loading the FS journal
+    public int pressureWriteKb = 256;
+
+    static final String USAGE = String.join("\n",
+            "usage: java -cp CLASSES kafka.Kafka [--option=value ...]",
+            "  --port=9092               listen port (0: any free port; the bound port is printed)",
+            "  --listen-host=127.0.0.1   listen address",
+            "  --advertised-host=HOST    host given to clients in metadata (default 127.0.0.1)",
+            "  --log-dir=DIR             where topic-partition directories live",
+            "  --partitions=3            partitions of auto-created topics",
+            "  --auto-create-topics=true create topics on first metadata request",
+            "  --network-threads=3       network (processor) threads",
+            "  --io-threads=8            request-handler threads",
+            "  --segment-bytes=67108864  roll a segment past this size",
+            "  --flush-messages=0        fsync inside the append lock every N appends (0: never)",
+            "  --flush-interval-ms=1000  periodic flush and recovery-point checkpoint (0: off)",
+            "  --stall-ms=0              fault: sleep this long inside the append lock ...",
+            "  --stall-every=0           ... every N appends of a partition",
+            "  --pressure-threads=0      fault: threads writing and fsyncing files in the log dir",
+            "  --pressure-write-kb=256   size of each pressure write before its fsync");
+
+    public static KafkaConfig parse(String[] args) {
+        Map<String, String> kv = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("-h") || a.equals("--help")) throw new IllegalArgumentException(USAGE);
+            if (!a.startsWith("--")) throw new IllegalArgumentException("unexpected argument " + a + "\n" + USAGE);
+            int eq = a.indexOf('=');
+            if (eq > 0) {
+                kv.put(a.substring(2, eq), a.substring(eq + 1));
+            } else if (i + 1 < args.length) {
+                kv.put(a.substring(2), args[++i]);
+            } else {
+                throw new IllegalArgumentException("option " + a + " needs a value\n" + USAGE);
+            }
+        }
+        KafkaConfig c = new KafkaConfig();
+        for (Map.Entry<String, String> e : kv.entrySet()) {
+            String v = e.getValue();
+            try {
+                switch (e.getKey()) {
+                    case "broker-id": c.brokerId = Integer.parseInt(v); break;
+                    case "listen-host": c.listenHost = v; break;
+                    case "port": c.port = Integer.parseInt(v); break;
+                    case "advertised-host": c.advertisedHost = v; break;
+                    case "advertised-port": c.advertisedPort = Integer.parseInt(v); break;
+                    case "cluster-id": c.clusterId = v; break;
+                    case "log-dir": c.logDir = v; break;
+                    case "partitions": c.partitions = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "auto-create-topics": c.autoCreateTopics = Boolean.parseBoolean(v); break;
+                    case "network-threads": c.networkThreads = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "io-threads": c.ioThreads = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "queued-max-requests": c.queuedMaxRequests = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "socket-request-max-bytes": c.socketRequestMaxBytes = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "segment-bytes": c.segmentBytes = positive(e.getKey(), Long.parseLong(v)); break;
+                    case "flush-messages": c.flushMessages = Long.parseLong(v); break;
+                    case "flush-interval-ms": c.flushIntervalMs = Long.parseLong(v); break;
+                    case "stall-ms": c.stallMs = Long.parseLong(v); break;
+                    case "stall-every": c.stallEvery = Long.parseLong(v); break;
+                    case "pressure-threads": c.pressureThreads = Integer.parseInt(v); break;
+                    case "pressure-write-kb": c.pressureWriteKb = positive(e.getKey(), Integer.parseInt(v)); break;
+                    default: throw new IllegalArgumentException("unknown option --" + e.getKey() + "\n" + USAGE);
+                }
+            } catch (NumberFormatException ex) {
+                throw new IllegalArgumentException("option --" + e.getKey() + ": not a number: " + v);
+            }
+        }
+        return c;
+    }
+
+    private static <T extends Number> T positive(String key, T v) {
+        if (v.longValue() <= 0) throw new IllegalArgumentException("option --" + key + " must be positive, got " + v);
+        return v;
+    }
+}
