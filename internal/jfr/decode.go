@@ -1,0 +1,229 @@
+package jfr
+
+import (
+	"encoding/binary"
+	"math"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// decoder reads JFR encodings from one chunk held in memory. Errors are
+// sticky: after the first out-of-bounds read every read returns zero and err
+// stays set, so callers check once after a group of reads.
+type decoder struct {
+	b          []byte
+	pos        int
+	compressed bool
+	err        error
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+	d.pos = len(d.b)
+}
+
+// varint reads an unsigned LEB128 value of at most 9 bytes; the 9th byte
+// carries 8 bits, which is how JFR fits 64 bits into 9 bytes.
+func (d *decoder) varint() uint64 {
+	b, p := d.b, d.pos
+	if p+9 <= len(b) {
+		// Fast path: no bounds checks per byte.
+		c := b[p]
+		if c < 0x80 {
+			d.pos = p + 1
+			return uint64(c)
+		}
+		v := uint64(c & 0x7f)
+		for s := 7; s < 56; s += 7 {
+			p++
+			c = b[p]
+			v |= uint64(c&0x7f) << s
+			if c < 0x80 {
+				d.pos = p + 1
+				return v
+			}
+		}
+		v |= uint64(b[p+1]) << 56
+		d.pos = p + 2
+		return v
+	}
+	var v uint64
+	for s := 0; s < 56; s += 7 {
+		if p >= len(b) {
+			d.fail(errShort)
+			return 0
+		}
+		c := b[p]
+		p++
+		v |= uint64(c&0x7f) << s
+		if c < 0x80 {
+			d.pos = p
+			return v
+		}
+	}
+	if p >= len(b) {
+		d.fail(errShort)
+		return 0
+	}
+	v |= uint64(b[p]) << 56
+	d.pos = p + 1
+	return v
+}
+
+func (d *decoder) u8() byte {
+	if d.pos >= len(d.b) {
+		d.fail(errShort)
+		return 0
+	}
+	c := d.b[d.pos]
+	d.pos++
+	return c
+}
+
+func (d *decoder) fixed(n int) uint64 {
+	if d.pos+n > len(d.b) || d.pos+n < d.pos {
+		d.fail(errShort)
+		return 0
+	}
+	p := d.b[d.pos : d.pos+n]
+	d.pos += n
+	switch n {
+	case 2:
+		return uint64(binary.BigEndian.Uint16(p))
+	case 4:
+		return uint64(binary.BigEndian.Uint32(p))
+	default:
+		return binary.BigEndian.Uint64(p)
+	}
+}
+
+// i32 reads an int (and the event size) in the chunk's integer encoding.
+func (d *decoder) i32() int32 {
+	if d.compressed {
+		return int32(uint32(d.varint()))
+	}
+	return int32(uint32(d.fixed(4)))
+}
+
+// i64 reads a long (ticks, type ids, constant-pool keys) in the chunk's
+// integer encoding.
+func (d *decoder) i64() int64 {
+	if d.compressed {
+		return int64(d.varint())
+	}
+	return int64(d.fixed(8))
+}
+
+// count reads an array or element count and rejects values that cannot fit
+// in the rest of the buffer (each element takes at least minSize bytes), so
+// that a lying count never causes a large allocation or a long loop.
+func (d *decoder) count(minSize int) int {
+	n := d.i32()
+	if d.err != nil {
+		return 0
+	}
+	if minSize < 1 {
+		minSize = 1
+	}
+	if n < 0 || int64(n)*int64(minSize) > int64(len(d.b)-d.pos) {
+		d.fail(corruptf("count %d exceeds the %d bytes left", n, len(d.b)-d.pos))
+		return 0
+	}
+	return int(n)
+}
+
+// String encodings (the first byte of every string value).
+const (
+	strNull     = 0
+	strEmpty    = 1
+	strPool     = 2
+	strUTF8     = 3
+	strChars    = 4
+	strLatin1   = 5
+	strEncCount = 6
+)
+
+// rawString decodes a string value. A constant-pool string returns its pool
+// key in ref with isRef set; the caller resolves it.
+func (d *decoder) rawString() (s string, ref uint64, isRef, isNull bool) {
+	switch enc := d.u8(); enc {
+	case strNull:
+		return "", 0, false, true
+	case strEmpty:
+		return "", 0, false, false
+	case strPool:
+		return "", uint64(d.i64()), true, false
+	case strUTF8:
+		n := d.count(1)
+		if d.err != nil {
+			return "", 0, false, true
+		}
+		b := d.b[d.pos : d.pos+n]
+		d.pos += n
+		if !utf8.Valid(b) {
+			return string([]rune(string(b))), 0, false, false
+		}
+		return string(b), 0, false, false
+	case strChars:
+		n := d.count(1)
+		if d.err != nil {
+			return "", 0, false, true
+		}
+		u := make([]uint16, n)
+		for i := range u {
+			u[i] = uint16(d.i32())
+		}
+		return string(utf16.Decode(u)), 0, false, false
+	case strLatin1:
+		n := d.count(1)
+		if d.err != nil {
+			return "", 0, false, true
+		}
+		b := d.b[d.pos : d.pos+n]
+		d.pos += n
+		ascii := true
+		for _, c := range b {
+			if c >= 0x80 {
+				ascii = false
+				break
+			}
+		}
+		if ascii {
+			return string(b), 0, false, false
+		}
+		r := make([]rune, n)
+		for i, c := range b {
+			r[i] = rune(c)
+		}
+		return string(r), 0, false, false
+	default:
+		if d.err == nil {
+			d.fail(corruptf("unknown string encoding %d", enc))
+		}
+		return "", 0, false, true
+	}
+}
+
+// skipString skips a string value without allocating.
+func (d *decoder) skipString() {
+	switch enc := d.u8(); enc {
+	case strNull, strEmpty:
+	case strPool:
+		d.i64()
+	case strUTF8, strLatin1:
+		n := d.count(1)
+		d.pos += n
+	case strChars:
+		n := d.count(1)
+		for i := 0; i < n && d.err == nil; i++ {
+			d.i32()
+		}
+	default:
+		d.fail(corruptf("unknown string encoding %d", enc))
+	}
+}
+
+func f32(bits uint64) float64 { return float64(math.Float32frombits(uint32(bits))) }
+func f64(bits uint64) float64 { return math.Float64frombits(bits) }

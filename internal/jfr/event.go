@@ -1,0 +1,181 @@
+package jfr
+
+import "fmt"
+
+// Event is the current event of a Chunk. Its field values are decoded on
+// first access, by the chunk's own metadata. An Event is reused by
+// Chunk.Next: do not keep it; keep what its accessors return.
+type Event struct {
+	Type *Type
+
+	c                 *Chunk
+	off, payload, end int
+	vals              []uint64
+	decoded, ok       bool
+}
+
+// Chunk is the chunk the event belongs to (for time conversion and pool
+// lookups).
+func (e *Event) Chunk() *Chunk { return e.c }
+
+// Offset is the event's byte offset in the recording.
+func (e *Event) Offset() int64 { return e.c.Offset + int64(e.off) }
+
+// Size is the event's size in bytes, header included.
+func (e *Event) Size() int { return e.end - e.off }
+
+func (e *Event) decode() bool {
+	if e.decoded {
+		return e.ok
+	}
+	e.decoded = true
+	t := e.Type
+	n := len(t.Fields)
+	if cap(e.vals) < n {
+		e.vals = make([]uint64, n, n+8)
+	}
+	vals := e.vals[:n]
+	d := decoder{b: e.c.buf[:e.end], pos: e.payload, compressed: e.c.d.compressed}
+	for i := range t.Fields {
+		vals[i] = d.scalar(&t.Fields[i])
+	}
+	e.vals = vals
+	if d.err != nil {
+		clear(vals)
+		e.c.fail(e.off, fmt.Errorf("decoding %s event: %w", t.Name, d.err))
+		e.ok = false
+		return false
+	}
+	e.ok = true
+	return true
+}
+
+// raw returns the raw bits of field i, or 0 when the event is corrupt.
+func (e *Event) raw(i int) uint64 {
+	if i < 0 || !e.decode() {
+		return 0
+	}
+	return e.vals[i]
+}
+
+// StartTicks is the startTime field in ticks (0 when the type has none).
+func (e *Event) StartTicks() int64 { return int64(e.raw(e.Type.common.start)) }
+
+// DurationTicks is the duration field in ticks (0 for instant events).
+func (e *Event) DurationTicks() int64 { return int64(e.raw(e.Type.common.duration)) }
+
+// Start is the event's start in Unix epoch nanoseconds.
+func (e *Event) Start() int64 { return e.c.EpochNanos(e.StartTicks()) }
+
+// Duration is the event's duration in nanoseconds.
+func (e *Event) Duration() int64 { return e.c.TicksToNanos(e.DurationTicks()) }
+
+// ThreadID is the pool key of eventThread (or sampledThread), 0 if none.
+func (e *Event) ThreadID() uint64 { return e.raw(e.Type.common.thread) }
+
+// Thread resolves eventThread (or sampledThread for samples); nil if none.
+func (e *Event) Thread() *Thread {
+	if e.Type.common.thread < 0 {
+		return nil
+	}
+	return e.c.Thread(e.ThreadID())
+}
+
+// StackID is the pool key of stackTrace, 0 if none.
+func (e *Event) StackID() uint64 { return e.raw(e.Type.common.stack) }
+
+// Stack resolves stackTrace; nil if the event has none.
+func (e *Event) Stack() *Stack {
+	if e.Type.common.stack < 0 {
+		return nil
+	}
+	return e.c.Stack(e.StackID())
+}
+
+func (e *Event) field(name string) (*Field, uint64, bool) {
+	i := e.Type.FieldIndex(name)
+	if i < 0 || !e.decode() {
+		return nil, 0, false
+	}
+	return &e.Type.Fields[i], e.vals[i], true
+}
+
+// Int returns an integral, boolean or char field as int64 (timestamps and
+// durations stay in ticks). ok is false if the field is absent or not a
+// plain number.
+func (e *Event) Int(name string) (int64, bool) {
+	f, v, ok := e.field(name)
+	if !ok || f.Array || f.ConstantPool {
+		return 0, false
+	}
+	switch f.Type.kind {
+	case kBool, kByte, kChar, kShort, kInt, kLong:
+		return signed(f.Type.kind, v), true
+	}
+	return 0, false
+}
+
+// Float returns a float or double field.
+func (e *Event) Float(name string) (float64, bool) {
+	f, v, ok := e.field(name)
+	if !ok || f.Array || f.ConstantPool {
+		return 0, false
+	}
+	switch f.Type.kind {
+	case kFloat:
+		return f32(v), true
+	case kDouble:
+		return f64(v), true
+	}
+	return 0, false
+}
+
+// String returns a string field, or the label of a pool reference to a
+// string-like type (jdk.types.Symbol, jdk.types.ThreadState, GC names...).
+func (e *Event) String(name string) (string, bool) {
+	f, v, ok := e.field(name)
+	if !ok || f.Array {
+		return "", false
+	}
+	if f.Type.kind != kString && !f.ConstantPool {
+		return "", false
+	}
+	return e.c.str(f, v), true
+}
+
+// Class resolves a java.lang.Class field (monitorClass, parkedClass,
+// objectClass...); nil when absent or null.
+func (e *Event) Class(name string) *Class {
+	f, v, ok := e.field(name)
+	if !ok || !isRefTo(*f, "java.lang.Class") {
+		return nil
+	}
+	return e.c.Class(v)
+}
+
+// ThreadField resolves another java.lang.Thread field (previousOwner...).
+func (e *Event) ThreadField(name string) *Thread {
+	f, v, ok := e.field(name)
+	if !ok || !isRefTo(*f, "java.lang.Thread") {
+		return nil
+	}
+	return e.c.Thread(v)
+}
+
+// Ticks converts a timestamp field (in ticks) to epoch nanoseconds.
+func (e *Event) Ticks(name string) (int64, bool) {
+	v, ok := e.Int(name)
+	if !ok {
+		return 0, false
+	}
+	return e.c.EpochNanos(v), true
+}
+
+// Err reports whether decoding the event's fields failed (the chunk's Err
+// then says where).
+func (e *Event) Err() error {
+	if e.decode() {
+		return nil
+	}
+	return e.c.err
+}
