@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // startBroker runs a demo broker for one test and stops it at cleanup.
@@ -413,4 +414,87 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
+}
+
+func TestProtocolVersions(t *testing.T) {
+	b := startBroker(t, Config{Partitions: 1})
+	for _, v := range []struct {
+		name     string
+		versions *kversion.Versions
+	}{
+		{"kafka 0.11 (produce v3, metadata v4)", kversion.V0_11_0()},
+		{"kafka 2.3 (produce v7, metadata v8)", kversion.V2_3_0()},
+		{"kafka 2.8 (produce v9 flexible, metadata v11)", kversion.V2_8_0()},
+		{"latest (metadata v12)", nil},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			topic := fmt.Sprintf("v-%d", len(v.name))
+			opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks())}
+			if v.versions != nil {
+				opts = append(opts, kgo.MaxVersions(v.versions))
+			}
+			cl := newClient(t, b, opts...)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for i := 0; i < 5; i++ {
+				r := &kgo.Record{Value: []byte(fmt.Sprint(i))}
+				if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+					t.Fatalf("produce: %v", err)
+				}
+				if r.Offset != int64(i) {
+					t.Errorf("record %d got offset %d", i, r.Offset)
+				}
+			}
+		})
+	}
+}
+
+func TestSegmentRoll(t *testing.T) {
+	b := startBroker(t, Config{Partitions: 1, SegmentBytes: 4096})
+	cl := newClient(t, b, kgo.DefaultProduceTopic("roll"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < 40; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: bytes.Repeat([]byte{'x'}, 500)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs, _ := filepath.Glob(filepath.Join(b.LogDir(), "roll-0", "*.log"))
+	if len(segs) < 4 {
+		t.Errorf("%d segments after 20 KB with 4 KB segments, want at least 4", len(segs))
+	}
+	recs, err := ReadPartition(filepath.Join(b.LogDir(), "roll-0"))
+	if err != nil || len(recs) != 40 {
+		t.Fatalf("read back %d records (%v), want 40", len(recs), err)
+	}
+	// Each segment is named by its first offset.
+	for _, s := range segs[1:] {
+		var base int64
+		fmt.Sscanf(filepath.Base(s), "%d.log", &base)
+		if base <= 0 || base >= 40 {
+			t.Errorf("segment %s: base offset %d", filepath.Base(s), base)
+		}
+	}
+}
+
+func TestStallFault(t *testing.T) {
+	// Every 4th append sleeps 200 ms inside the append lock: a slow window with a known cause.
+	b := startBroker(t, Config{Partitions: 1, StallMs: 200, StallEvery: 4})
+	cl := newClient(t, b, kgo.DefaultProduceTopic("stall"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	slow := 0
+	for i := 0; i < 12; i++ {
+		t0 := time.Now()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("s")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(t0) >= 200*time.Millisecond {
+			slow++
+		}
+	}
+	// Sequential appends 4, 8 and 12 stall; a sleep never ends early, so at least 3 are slow.
+	if slow < 3 {
+		t.Errorf("%d of 12 produce requests took >= 200ms, want at least 3", slow)
+	}
 }
