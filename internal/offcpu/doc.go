@@ -1,0 +1,29 @@
+// Package offcpu collects the off-CPU intervals of the threads of target
+// processes (JVMs) with eBPF: for every span a thread spent off the CPU, when
+// it started and ended (CLOCK_MONOTONIC), why it left (run queue, sleep,
+// uninterruptible wait), who woke it, and the kernel stack it waited in.
+//
+// It is the only package of lockscope that imports cilium/ebpf. The BPF
+// program lives in ../../bpf (C, CO-RE) and is compiled by bpf2go into the
+// committed offcpu_bpfel.{o,go} (see gen.go).
+//
+// The types other packages consume (Interval, State, Counters, Config) build
+// on every OS; Start works on Linux only.
+//
+// Lifetimes: Start loads and attaches the programs and returns a Collector
+// that owns them, the ring buffer reader and a goroutine that streams
+// Intervals. Cancelling Start's context stops reading after everything
+// already submitted has been delivered; Close detaches and frees everything,
+// also after a failed or partial Start. Links are owned by file descriptors
+// and never pinned, so a killed lockscope leaves no program attached. An
+// Interval owns its memory; nothing it holds points into reused buffers.
+//
+// Cost: the sched_switch program filters on the target tgids (load-time
+// constants) before anything else, so a switch of another process costs one
+// tracepoint dispatch and two loads. Lazy mode (the default) walks a kernel
+// stack only when a target thread comes back after at least MinBlock, with
+// bpf_get_task_stack on the incoming task; the kernel then omits functions
+// marked __sched (schedule, do_nanosleep, ...) as it does for any task that
+// is not running. Eager mode and the raw_tp flavour walk stacks at switch-out
+// from inside the tracepoint, which costs microseconds per switch.
+package offcpu

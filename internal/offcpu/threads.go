@@ -1,0 +1,59 @@
+package offcpu
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// threadNames caches /proc/TGID/task/TID/comm. JVM threads name themselves
+// after they start and may be renamed (thread pools), so a name is re-read
+// once it is older than threadNameTTL; a thread that is gone keeps its last
+// known name.
+type threadNames struct {
+	m   map[uint32]threadName
+	now func() time.Time
+}
+
+type threadName struct {
+	name string
+	read time.Time
+}
+
+const threadNameTTL = time.Second
+
+func newThreadNames() *threadNames {
+	return &threadNames{m: map[uint32]threadName{}, now: time.Now}
+}
+
+func (t *threadNames) get(tgid, tid uint32) string {
+	now := t.now()
+	if n, ok := t.m[tid]; ok && now.Sub(n.read) < threadNameTTL {
+		return n.name
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", tgid, tid))
+	if err != nil {
+		n := t.m[tid]
+		n.read = now
+		t.m[tid] = n
+		return n.name
+	}
+	name := strings.TrimSuffix(string(b), "\n")
+	t.m[tid] = threadName{name: name, read: now}
+	return name
+}
+
+// prime reads the names of all current threads of tgid.
+func (t *threadNames) prime(tgid uint32) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", tgid))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if tid, err := strconv.ParseUint(e.Name(), 10, 32); err == nil {
+			t.get(tgid, uint32(tid))
+		}
+	}
+}
