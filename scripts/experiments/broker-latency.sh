@@ -32,7 +32,8 @@ tmp) logdir=$work/logs ;;
 ext4 | xfs)
 	[[ $EUID -eq 0 ]] || { echo "loop mounts need root" >&2; exit 1; }
 	truncate -s 2G "$work/fs.img"
-	loop=$(losetup --find --show "$work/fs.img")
+	# Direct I/O on the backing file: the loop device then waits for the real disk, not the page cache.
+	loop=$(losetup --find --show ${LOOP_DIRECT_IO:+--direct-io=on} "$work/fs.img")
 	if [[ $fs == ext4 ]]; then mkfs.ext4 -q "$loop"; else mkfs.xfs -q "$loop"; fi
 	mkdir -p "$work/mnt"
 	mount "$loop" "$work/mnt"
