@@ -32,7 +32,6 @@ type Chunk struct {
 	threads                                      []*Thread
 	methods                                      []*Method
 	classes                                      []*Class
-	strs                                         map[*pool][]*string
 	scratch                                      []uint64
 }
 
@@ -60,6 +59,7 @@ func (c *Chunk) reset(index int, off int64, h Header, buf []byte) error {
 	}
 	c.types = make([]*Type, maxID+1)
 	for _, t := range m.Types {
+		t.ops = compileOps(t, c.d.compressed)
 		if t.IsEvent() && t.ID <= maxID {
 			c.types[t.ID] = t
 		}
@@ -79,7 +79,6 @@ func (c *Chunk) reset(index int, off int64, h Header, buf []byte) error {
 	c.threads = make([]*Thread, c.threadPool.len())
 	c.methods = make([]*Method, c.methodPool.len())
 	c.classes = make([]*Class, c.classPool.len())
-	c.strs = map[*pool][]*string{}
 	return nil
 }
 

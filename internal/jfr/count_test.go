@@ -62,7 +62,7 @@ const (
 	wall    = "profiler.WallClockSample"
 	monitor = "jdk.JavaMonitorEnter"
 	park    = "jdk.ThreadPark"
-	exec    = "jdk.ExecutionSample"
+	execS   = "jdk.ExecutionSample"
 	tlab    = "jdk.ObjectAllocationInNewTLAB"
 	sleep   = "jdk.ThreadSleep"
 	force   = "jdk.FileForce"
@@ -85,21 +85,21 @@ func TestFixtureCounts(t *testing.T) {
 		{"asprof-wall-lock.jfr", 1, 19995, map[string]int{wall: 4644, monitor: 10939, park: 4326}},
 		{"asprof-wall-lock-cstackvm-threads.jfr", 1, 35372, map[string]int{wall: 19549, monitor: 12305, park: 3432}},
 		{"asprof-wall-lock-nocstack-chunked.jfr", 5, 36266, map[string]int{wall: 19591, monitor: 12302, park: 4283}},
-		{"asprof-wall-lock-nobatch.jfr", 1, 73282, map[string]int{exec: 58948, monitor: 12622, park: 1626}},
+		{"asprof-wall-lock-nobatch.jfr", 1, 73282, map[string]int{execS: 58948, monitor: 12622, park: 1626}},
 		{"asprof-wall-lock-monotonic.jfr", 1, 31053, map[string]int{wall: 19155, monitor: 10607, park: 1204}},
-		{"asprof-cpu-lock-alloc.jfr", 1, 20614, map[string]int{exec: 5319, monitor: 12108, park: 1455, tlab: 1644}},
-		{"asprof-itimer-lock-alloc.jfr", 1, 15912, map[string]int{exec: 1087, monitor: 11828, park: 1232, tlab: 1677}},
+		{"asprof-cpu-lock-alloc.jfr", 1, 20614, map[string]int{execS: 5319, monitor: 12108, park: 1455, tlab: 1644}},
+		{"asprof-itimer-lock-alloc.jfr", 1, 15912, map[string]int{execS: 1087, monitor: 11828, park: 1232, tlab: 1677}},
 		{"asprof-wall-debugnonsafepoints.jfr", 1, 19300, map[string]int{wall: 19214}},
-		{"asprof-all.jfr", 1, 45964, map[string]int{wall: 4640, exec: 555, monitor: 12146, park: 1377, tlab: 1173,
+		{"asprof-all.jfr", 1, 45964, map[string]int{wall: 4640, execS: 555, monitor: 12146, park: 1377, tlab: 1173,
 			"profiler.LiveObject": 65, "profiler.Malloc": 140, "profiler.Free": 25727, "profiler.NativeLock": 46}},
 		{"asprof-jfrsync-wall-lock.jfr", 2, 325569, map[string]int{wall: 19813, monitor: 11639, park: 3798, sleep: 59199,
 			force: 4597, fwrite: 111020, fread: 3847, mwait: 11, produce: 110991}},
 		{"asprof-attach-collect-wall-lock.jfr", 1, 26434, map[string]int{wall: 14548, monitor: 8640, park: 3168}},
 		{"asprof-attach-startstop-wall-lock.jfr", 1, 21820, map[string]int{wall: 11684, monitor: 7221, park: 2840}},
-		{"jdk-profile.jfr", 1, -1, map[string]int{exec: 45, monitor: 59, native: 125, "jdk.ObjectAllocationSample": 831, produce: 112380}},
-		{"jdk-lockscope-jfc.jfr", 1, 366329, map[string]int{exec: 48, monitor: 10128, park: 61899, native: 244, sleep: 60079,
+		{"jdk-profile.jfr", 1, -1, map[string]int{execS: 45, monitor: 59, native: 125, "jdk.ObjectAllocationSample": 831, produce: 112380}},
+		{"jdk-lockscope-jfc.jfr", 1, 366329, map[string]int{execS: 48, monitor: 10128, park: 61899, native: 244, sleep: 60079,
 			force: 4668, fwrite: 112391, fread: 3879, mwait: 9, produce: 112362}},
-		{"jdk-lockscope-jfc-multichunk.jfr", 6, 364849, map[string]int{exec: 81, monitor: 11224, park: 60566, native: 252,
+		{"jdk-lockscope-jfc-multichunk.jfr", 6, 364849, map[string]int{execS: 81, monitor: 11224, park: 60566, native: 252,
 			sleep: 59531, force: 4621, fwrite: 111187, fread: 3862, mwait: 21, produce: 111158}},
 	}
 	for _, tt := range tests {

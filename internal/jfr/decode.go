@@ -3,6 +3,7 @@ package jfr
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -27,49 +28,66 @@ func (d *decoder) fail(err error) {
 // varint reads an unsigned LEB128 value of at most 9 bytes; the 9th byte
 // carries 8 bits, which is how JFR fits 64 bits into 9 bytes.
 func (d *decoder) varint() uint64 {
-	b, p := d.b, d.pos
-	if p+9 <= len(b) {
-		// Fast path: no bounds checks per byte.
-		c := b[p]
-		if c < 0x80 {
-			d.pos = p + 1
-			return uint64(c)
-		}
-		v := uint64(c & 0x7f)
-		for s := 7; s < 56; s += 7 {
-			p++
-			c = b[p]
-			v |= uint64(c&0x7f) << s
-			if c < 0x80 {
-				d.pos = p + 1
-				return v
+	v, p := uvarint(d.b, d.pos)
+	if p < 0 {
+		d.fail(errShort)
+		return 0
+	}
+	d.pos = p
+	return v
+}
+
+// uvarint decodes the varint at b[p:] and returns it with the position
+// after it, or p = -1 if b ends first. With 8 bytes available it loads
+// them as one word, finds the last byte by its clear high bit and gathers
+// the 7-bit groups without a loop (async-profiler pads every event size to
+// 5 bytes and writes 7-byte timestamps, so multi-byte values are common).
+func uvarint(b []byte, p int) (uint64, int) {
+	if p < len(b) && b[p] < 0x80 {
+		return uint64(b[p]), p + 1
+	}
+	if p >= 0 && p+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[p:])
+		m := ^x & 0x8080808080808080
+		if m == 0 {
+			if p+9 > len(b) {
+				return 0, -1
 			}
+			return gather7(x) | uint64(b[p+8])<<56, p + 9
 		}
-		v |= uint64(b[p+1]) << 56
-		d.pos = p + 2
-		return v
+		n := bits.TrailingZeros64(m)/8 + 1
+		x &= ^uint64(0) >> (64 - 8*n)
+		return gather7(x), p + n
+	}
+	return uvarintSlow(b, p)
+}
+
+// gather7 packs the low 7 bits of each byte of x.
+func gather7(x uint64) uint64 {
+	return x&0x7f | (x>>1)&(0x7f<<7) | (x>>2)&(0x7f<<14) | (x>>3)&(0x7f<<21) |
+		(x>>4)&(0x7f<<28) | (x>>5)&(0x7f<<35) | (x>>6)&(0x7f<<42) | (x>>7)&(0x7f<<49)
+}
+
+func uvarintSlow(b []byte, p int) (uint64, int) {
+	if p < 0 {
+		return 0, -1
 	}
 	var v uint64
 	for s := 0; s < 56; s += 7 {
 		if p >= len(b) {
-			d.fail(errShort)
-			return 0
+			return 0, -1
 		}
 		c := b[p]
 		p++
 		v |= uint64(c&0x7f) << s
 		if c < 0x80 {
-			d.pos = p
-			return v
+			return v, p
 		}
 	}
 	if p >= len(b) {
-		d.fail(errShort)
-		return 0
+		return 0, -1
 	}
-	v |= uint64(b[p]) << 56
-	d.pos = p + 1
-	return v
+	return v | uint64(b[p])<<56, p + 1
 }
 
 func (d *decoder) u8() byte {

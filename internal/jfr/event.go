@@ -35,9 +35,33 @@ func (e *Event) decode() bool {
 		e.vals = make([]uint64, n, n+8)
 	}
 	vals := e.vals[:n]
-	d := decoder{b: e.c.buf[:e.end], pos: e.payload, compressed: e.c.d.compressed}
-	for i := range t.Fields {
-		vals[i] = d.scalar(&t.Fields[i])
+	// Read from the whole chunk so that word loads work up to the event's
+	// end; overrunning the event is caught below.
+	d := decoder{b: e.c.buf, pos: e.payload, compressed: e.c.d.compressed}
+	b, p := d.b, d.pos
+	for i, o := range t.ops {
+		switch o {
+		case opVarint:
+			vals[i], p = uvarint(b, p)
+			if p < 0 {
+				p = len(b) + 1
+			}
+		case opByte:
+			if p < len(b) {
+				vals[i] = uint64(b[p])
+			}
+			p++
+		default:
+			if p > len(b) {
+				break
+			}
+			d.pos = p
+			vals[i] = d.scalar(&t.Fields[i])
+			p = d.pos
+		}
+	}
+	if p > e.end && d.err == nil {
+		d.err = errShort
 	}
 	e.vals = vals
 	if d.err != nil {

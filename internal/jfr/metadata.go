@@ -20,6 +20,7 @@ type Type struct {
 
 	kind   kind
 	common commonFields
+	ops    []op // per field, for the chunk's integer encoding
 	byName map[string]int
 }
 
@@ -84,6 +85,35 @@ const (
 var primitiveKinds = map[string]kind{
 	"boolean": kBool, "byte": kByte, "char": kChar, "short": kShort, "int": kInt,
 	"long": kLong, "float": kFloat, "double": kDouble, "java.lang.String": kString,
+}
+
+// op is how decode reads one top-level event field: the common shapes get
+// a direct case, everything else goes through decoder.scalar.
+type op uint8
+
+const (
+	opOther op = iota
+	opVarint
+	opByte
+)
+
+func compileOps(t *Type, compressed bool) []op {
+	ops := make([]op, len(t.Fields))
+	for i, f := range t.Fields {
+		switch {
+		case f.Array:
+		case f.ConstantPool && compressed:
+			ops[i] = opVarint
+		case f.ConstantPool:
+		case f.Type.kind == kBool || f.Type.kind == kByte:
+			ops[i] = opByte
+		case compressed && (f.Type.kind == kLong || f.Type.kind == kInt || f.Type.kind == kShort || f.Type.kind == kChar):
+			// Values keep their raw bits; int and short are narrowed
+			// when read through signed.
+			ops[i] = opVarint
+		}
+	}
+	return ops
 }
 
 // commonFields caches the indexes of the fields lockscope reads on hot paths,

@@ -7,11 +7,16 @@ type pool struct {
 	typ  *Type
 	keys []uint64
 	offs []uint32
-	// key -> slot+1; dense when keys are small (async-profiler numbers
-	// its pools from 1), a map otherwise (JDK method and class ids encode
-	// class ids in their high bits).
-	dense  []int32
-	sparse map[uint64]int32
+	// key -> slot+1. Dense when keys are small enough (async-profiler's
+	// pools number from 1, its stack ids are 16-bit hashes, thread keys
+	// are OS tids); otherwise an open-addressing table, because JDK
+	// method and class keys carry class ids in their high bits.
+	dense []int32
+	hkeys []uint64
+	hvals []int32
+	shift uint
+
+	strs []*string // decoded string labels, by slot
 }
 
 func (p *pool) add(key uint64, off int) {
@@ -29,16 +34,29 @@ func (p *pool) index() {
 		}
 	}
 	n := len(p.keys)
-	if max < uint64(4*n+1024) {
+	if max < 1<<18 || max < uint64(16*n) {
 		p.dense = make([]int32, max+1)
 		for i, k := range p.keys {
 			p.dense[k] = int32(i + 1)
 		}
 		return
 	}
-	p.sparse = make(map[uint64]int32, n)
+	size := 1
+	p.shift = 64
+	for size < 2*n {
+		size <<= 1
+		p.shift--
+	}
+	p.hkeys = make([]uint64, size)
+	p.hvals = make([]int32, size)
+	mask := uint64(size - 1)
 	for i, k := range p.keys {
-		p.sparse[k] = int32(i + 1)
+		h := (k * 0x9E3779B97F4A7C15) >> p.shift
+		for p.hvals[h] != 0 && p.hkeys[h] != k {
+			h = (h + 1) & mask
+		}
+		p.hkeys[h] = k
+		p.hvals[h] = int32(i + 1)
 	}
 }
 
@@ -53,7 +71,21 @@ func (p *pool) slot(key uint64) int {
 		}
 		return -1
 	}
-	return int(p.sparse[key]) - 1
+	if len(p.hvals) == 0 {
+		return -1
+	}
+	mask := uint64(len(p.hvals) - 1)
+	h := (key * 0x9E3779B97F4A7C15) >> p.shift
+	for {
+		v := p.hvals[h]
+		if v == 0 {
+			return -1
+		}
+		if p.hkeys[h] == key {
+			return int(v) - 1
+		}
+		h = (h + 1) & mask
+	}
 }
 
 func (p *pool) len() int {

@@ -58,6 +58,10 @@ type Reader struct {
 	buf    []byte
 	err    error
 	chunk  *Chunk
+
+	// Regular files are mapped chunk by chunk rather than read.
+	file  *os.File
+	unmap func()
 }
 
 // NewReader reads a recording from r, which need not be seekable (a gzip
@@ -67,8 +71,9 @@ func NewReader(r io.Reader) *Reader {
 	rd := &Reader{r: r, size: -1}
 	if f, ok := r.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-			if pos, err := f.Seek(0, io.SeekCurrent); err == nil {
-				rd.size = st.Size() - pos
+			if pos, err := f.Seek(0, io.SeekCurrent); err == nil && pos == 0 {
+				rd.size = st.Size()
+				rd.file = f
 			}
 		}
 	}
@@ -88,6 +93,7 @@ func Open(path string) (*Reader, error) {
 
 // Close closes the file opened by Open; it does nothing for NewReader.
 func (r *Reader) Close() error {
+	r.release()
 	if r.closer == nil {
 		return nil
 	}
@@ -119,7 +125,19 @@ func (r *Reader) NextChunk() (*Chunk, error) {
 	return c, nil
 }
 
+// release drops the current chunk's mapping, if any.
+func (r *Reader) release() {
+	if r.unmap != nil {
+		r.unmap()
+		r.unmap = nil
+	}
+}
+
 func (r *Reader) next() (*Chunk, error) {
+	r.release()
+	if r.file != nil {
+		return r.nextMapped()
+	}
 	start := r.off
 	if cap(r.buf) < headerSize {
 		r.buf = make([]byte, headerSize, 64<<10)
@@ -145,6 +163,11 @@ func (r *Reader) next() (*Chunk, error) {
 	// Grow the buffer as bytes arrive rather than trusting h.Size, so that
 	// a lying size in a stream costs no more memory than the stream has.
 	buf := r.buf[:headerSize]
+	if r.size >= 0 && int64(cap(buf)) < h.Size {
+		// The size was checked against the file: allocate once.
+		buf = make([]byte, headerSize, h.Size)
+		copy(buf, hb)
+	}
 	for int64(len(buf)) < h.Size {
 		if len(buf) == cap(buf) {
 			want := min(h.Size, int64(2*cap(buf)))
@@ -163,12 +186,52 @@ func (r *Reader) next() (*Chunk, error) {
 		}
 	}
 	r.buf = buf
+	return r.index_(start, h, buf)
+}
+
+// nextMapped reads the next chunk of a regular file by mapping it.
+func (r *Reader) nextMapped() (*Chunk, error) {
+	start := r.off
+	if start >= r.size {
+		return nil, io.EOF
+	}
+	if r.size-start < headerSize {
+		return nil, &Error{Chunk: r.index, Offset: r.size, Err: fmt.Errorf("%w: %d of %d header bytes present", ErrTruncated, r.size-start, headerSize)}
+	}
+	hb := make([]byte, headerSize)
+	if _, err := r.file.ReadAt(hb, start); err != nil {
+		return nil, fmt.Errorf("reading chunk header: %w", err)
+	}
+	h, err := parseHeader(hb)
+	if err != nil {
+		return nil, err
+	}
+	if h.Size > r.size-start {
+		return nil, &Error{Chunk: r.index, Offset: r.size, Err: fmt.Errorf("%w: chunk declares %d bytes, only %d present (a recording still being written, or a cut file)", ErrTruncated, h.Size, r.size-start)}
+	}
+	buf, unmap, err := mapChunk(r.file, start, h.Size)
+	if err != nil {
+		// Fall back to reading (e.g. a file system that cannot map).
+		if cap(r.buf) < int(h.Size) {
+			r.buf = make([]byte, h.Size)
+		}
+		buf = r.buf[:h.Size]
+		if _, err := r.file.ReadAt(buf, start); err != nil {
+			return nil, fmt.Errorf("reading chunk: %w", err)
+		}
+	}
+	r.unmap = unmap
+	return r.index_(start, h, buf)
+}
+
+// index_ indexes a chunk held in buf and moves past it.
+func (r *Reader) index_(start int64, h Header, buf []byte) (*Chunk, error) {
 	c := r.chunk
 	if c == nil {
 		c = &Chunk{}
 		r.chunk = c
 	}
-	if err := c.reset(r.index, start, h, buf); err != nil {
+	if err := c.reset(r.index, start, h, buf[:h.Size]); err != nil {
 		return nil, err
 	}
 	r.off += h.Size

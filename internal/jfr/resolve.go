@@ -154,10 +154,10 @@ func (c *Chunk) str(f *Field, raw uint64) string {
 	if s < 0 {
 		return ""
 	}
-	cache := c.strs[p]
+	cache := p.strs
 	if cache == nil {
 		cache = make([]*string, len(p.keys))
-		c.strs[p] = cache
+		p.strs = cache
 	}
 	if v := cache[s]; v != nil {
 		return *v
@@ -369,10 +369,10 @@ func (c *Chunk) decodeStack(key uint64, off int) *Stack {
 			fr.Method = c.Method(v[iMethod])
 		}
 		if iLine >= 0 {
-			fr.Line = int32(c.intField(ft, v, "lineNumber"))
+			fr.Line = int32(signed(ft.Fields[iLine].Type.kind, v[iLine]))
 		}
 		if iBCI >= 0 {
-			fr.BCI = int32(c.intField(ft, v, "bytecodeIndex"))
+			fr.BCI = int32(signed(ft.Fields[iBCI].Type.kind, v[iBCI]))
 		}
 		if iType >= 0 {
 			fr.Type = c.str(&ft.Fields[iType], v[iType])
