@@ -344,4 +344,3 @@ func deref(s *string) string {
 	}
 	return *s
 }
-
