@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 // away nor parks the thread around them, so the only off-CPU intervals of
 // this thread are the ones the test asks for.
 func runHelper(role string) int {
+	if role == "collector" {
+		return runCollectorHelper()
+	}
 	runtime.LockOSThread()
 	fmt.Printf("%d\n", syscall.Gettid())
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
