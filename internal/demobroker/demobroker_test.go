@@ -182,6 +182,18 @@ func TestKcatProduces(t *testing.T) {
 	if delivered != 100 {
 		t.Errorf("kcat delivery reports: %d delivered, want 100\n%s", delivered, out)
 	}
+	// librdkafka writes record batches v2 only to a broker that serves Fetch v4+.
+	if !bytes.Contains(out, []byte("MsgVersion 2")) {
+		t.Errorf("kcat did not produce record batches v2:\n%s", out)
+	}
+	// And reads them back (ListOffsets for the end, Fetch).
+	cons, err := exec.CommandContext(ctx, kcat, "-C", "-b", b.Addr(), "-t", "kcat-topic", "-e", "-q").Output()
+	if err != nil {
+		t.Fatalf("kcat -C: %v", err)
+	}
+	if n := bytes.Count(cons, []byte("\n")); n != 100 {
+		t.Errorf("kcat consumed %d messages, want 100", n)
+	}
 	got := partitionValues(t, b.LogDir(), "kcat-topic", 2)
 	var all []string
 	for _, v := range got {
@@ -269,8 +281,8 @@ func TestApiVersionsHeaderAndErrors(t *testing.T) {
 		if ec := int16(binary.BigEndian.Uint16(r[4:])); ec != 0 {
 			t.Fatalf("error code %d, want 0 (header v0 read as v1?)", ec)
 		}
-		if n := r[6]; n != 4 { // compact array of 3 api keys
-			t.Fatalf("api key count byte %d, want 4", n)
+		if n := r[6]; n != 6 { // compact array of 5 api keys
+			t.Fatalf("api key count byte %d, want 6", n)
 		}
 	})
 
@@ -281,15 +293,15 @@ func TestApiVersionsHeaderAndErrors(t *testing.T) {
 		if ec := int16(binary.BigEndian.Uint16(r[4:])); ec != 35 {
 			t.Fatalf("error code %d, want 35", ec)
 		}
-		if n := binary.BigEndian.Uint32(r[6:]); n != 3 {
-			t.Fatalf("v0 api key array length %d, want 3", n)
+		if n := binary.BigEndian.Uint32(r[6:]); n != 5 {
+			t.Fatalf("v0 api key array length %d, want 5", n)
 		}
 	})
 
 	t.Run("unknown api key closes the connection", func(t *testing.T) {
 		c := dial(t, b)
-		c.Write(frame(1, 4, 9, false, make([]byte, 20))) // Fetch: not served
-		expectClosed(t, c, "fetch request")
+		c.Write(frame(9, 4, 9, false, make([]byte, 20))) // OffsetFetch: not served
+		expectClosed(t, c, "offset fetch request")
 	})
 }
 
@@ -446,6 +458,46 @@ func TestProtocolVersions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConsumeAcrossSegments(t *testing.T) {
+	b := startBroker(t, Config{Partitions: 2, SegmentBytes: 1024})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The consumer starts first, so its fetches wait in the purgatory until data arrives.
+	cons := newClient(t, b, kgo.ConsumeTopics("feed"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	prod := newClient(t, b, kgo.DefaultProduceTopic("feed"))
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	// One record per request, so that batches are small and segments roll often.
+	for i := 1; i < n; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("feed-%03d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := map[int32]int64{}
+	got := 0
+	for got < n {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", got, n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s-%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset != next[r.Partition] {
+				t.Fatalf("partition %d: offset %d, want %d", r.Partition, r.Offset, next[r.Partition])
+			}
+			next[r.Partition]++
+			got++
+		})
+	}
+	segs, _ := filepath.Glob(filepath.Join(b.LogDir(), "feed-*", "*.log"))
+	if len(segs) < 4 {
+		t.Errorf("only %d segments: the read did not cross segments", len(segs))
 	}
 }
 

@@ -36,6 +36,7 @@ public final class Kafka {
                 config.networkThreads, config.socketRequestMaxBytes, channel);
         if (config.advertisedPort == 0) config.advertisedPort = socketServer.boundPort();
         KafkaApis apis = new KafkaApis(replicaManager, config);
+        apis.setRequestChannel(channel);
         for (int i = 0; i < handlers.length; i++) {
             handlers[i] = new KafkaRequestHandler(channel, apis);
             new Thread(handlers[i], "data-plane-kafka-request-handler-" + i).start();

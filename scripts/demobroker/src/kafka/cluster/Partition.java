@@ -16,6 +16,14 @@ public final class Partition {
         this.log = log;
     }
 
+    public long logEndOffset() {
+        return log.logEndOffset();
+    }
+
+    public UnifiedLog.FetchData read(long offset, int maxBytes) throws IOException {
+        return log.read(offset, maxBytes);
+    }
+
     public UnifiedLog.AppendInfo appendRecordsToLeader(ByteBuffer records) throws IOException {
         return log.append(records);
     }

@@ -3,6 +3,7 @@ package kafka.log;
 import java.io.File;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Map;
 import java.util.zip.CRC32;
 import java.util.zip.CRC32C;
 import java.util.zip.Checksum;
@@ -45,6 +46,8 @@ public final class UnifiedLog {
     private final File dir;
     private final LogConfig config;
     private LogSegment active;
+    // Every segment by base offset, for reads; the active one is the last.
+    private final java.util.concurrent.ConcurrentSkipListMap<Long, LogSegment> segments = new java.util.concurrent.ConcurrentSkipListMap<>();
     private long nextOffset;
     private long appendsSinceFlush;
     private long appends;
@@ -58,6 +61,7 @@ public final class UnifiedLog {
         File[] old = dir.listFiles((d, n) -> n.endsWith(".log"));
         if (old != null) for (File f : old) f.delete();
         this.active = new LogSegment(dir, 0);
+        segments.put(0L, active);
     }
 
     public File dir() { return dir; }
@@ -89,7 +93,7 @@ public final class UnifiedLog {
                 pos += len;
             }
             if (active.size() + records.remaining() > config.segmentBytes && active.size() > 0) roll();
-            active.append(records.duplicate());
+            active.append(records.duplicate(), first);
             nextOffset = offset;
             appends++;
             if (config.stallMs > 0 && config.stallEvery > 0 && appends % config.stallEvery == 0) {
@@ -115,8 +119,8 @@ public final class UnifiedLog {
 
     private void roll() throws IOException {
         active.flush();
-        active.close();
         active = new LogSegment(dir, nextOffset);
+        segments.put(nextOffset, active);
     }
 
     /** Flushes the active segment (the scheduler's periodic flush), outside the append lock as Kafka does. */
@@ -127,17 +131,66 @@ public final class UnifiedLog {
             segment = active;
             end = nextOffset;
         }
-        try {
-            segment.flush();
-        } catch (java.nio.channels.ClosedChannelException e) {
-            return; // rolled meanwhile; the roll flushed it
-        }
+        segment.flush();
         recoveryPoint = Math.max(recoveryPoint, end);
+    }
+
+    /** What a fetch of one partition returns. */
+    public static final class FetchData {
+        public final long highWatermark;
+        public final ByteBuffer records; // null: fetch offset out of range
+
+        FetchData(long highWatermark, ByteBuffer records) {
+            this.highWatermark = highWatermark;
+            this.records = records;
+        }
+    }
+
+    /**
+     * Reads whole batches from fetchOffset on, up to maxBytes but at least one batch (KIP-74), for
+     * Fetch. Offsets at or past the end give an empty read; below 0 or past the end, null records.
+     * Only bytes written before the call are read, so a concurrent append is never seen half-done.
+     */
+    public FetchData read(long fetchOffset, int maxBytes) throws IOException {
+        long hw;
+        long end;
+        Map.Entry<Long, LogSegment> entry;
+        synchronized (lock) {
+            hw = nextOffset;
+            end = active.size();
+            entry = segments.floorEntry(fetchOffset);
+        }
+        if (fetchOffset < 0 || fetchOffset > hw || entry == null) return new FetchData(hw, null);
+        ByteBuffer header = ByteBuffer.allocate(27);
+        while (entry != null) {
+            LogSegment seg = entry.getValue();
+            long limit = seg.baseOffset == active.baseOffset ? end : seg.size();
+            long pos = seg.lookup(fetchOffset);
+            long start = -1;
+            while (pos + 27 <= limit) {
+                header.clear();
+                seg.read(header, pos);
+                long base = header.getLong(BASE_OFFSET);
+                int len = header.getInt(BATCH_LENGTH) + 12;
+                long last = header.get(MAGIC) == 2 ? base + header.getInt(LAST_OFFSET_DELTA) : base;
+                if (start < 0 && last >= fetchOffset) start = pos;
+                if (start >= 0 && pos > start && pos + len - start > maxBytes) break;
+                pos += len;
+            }
+            if (start >= 0) {
+                ByteBuffer out = ByteBuffer.allocate((int) (pos - start));
+                seg.read(out, start);
+                out.flip();
+                return new FetchData(hw, out);
+            }
+            entry = segments.higherEntry(entry.getKey());
+        }
+        return new FetchData(hw, ByteBuffer.allocate(0));
     }
 
     void close() throws IOException {
         synchronized (lock) {
-            active.close();
+            for (LogSegment s : segments.values()) s.close();
         }
     }
 

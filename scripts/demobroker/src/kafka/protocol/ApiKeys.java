@@ -3,6 +3,10 @@ package kafka.protocol;
 /** The APIs the demo broker serves, with the version ranges it advertises. */
 public enum ApiKeys {
     PRODUCE(0, 3, 9, 9),
+    // Fetch is served so that consumers can read back, and because librdkafka writes record
+    // batches v2 only to brokers that advertise Fetch v4 or later.
+    FETCH(1, 4, 11, 12),
+    LIST_OFFSETS(2, 1, 5, 6),
     METADATA(3, 0, 12, 9),
     API_VERSIONS(18, 0, 3, 3);
 

@@ -3,6 +3,7 @@ package kafka.protocol;
 /** Kafka error codes used by the demo broker. */
 public final class Errors {
     public static final short NONE = 0;
+    public static final short OFFSET_OUT_OF_RANGE = 1;
     public static final short CORRUPT_MESSAGE = 2;
     public static final short UNKNOWN_TOPIC_OR_PARTITION = 3;
     public static final short INVALID_REQUIRED_ACKS = 21;

@@ -38,6 +38,17 @@ public final class Writer {
         return compact ? uvarint(0) : int16(-1);
     }
 
+    /** Writes int32-length-prefixed bytes (the buffer's remaining bytes). */
+    public Writer bytes(ByteBuffer src) {
+        ByteBuffer d = src.duplicate();
+        int len = d.remaining();
+        int32(len);
+        grow(len);
+        d.get(b, n, len);
+        n += len;
+        return this;
+    }
+
     public Writer arrayLength(int len, boolean compact) { return compact ? uvarint(len + 1) : int32(len); }
 
     public Writer emptyTaggedFields(boolean flexible) { return flexible ? uvarint(0) : this; }

@@ -4,6 +4,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import kafka.log.UnifiedLog;
 import kafka.cluster.Partition;
 import kafka.network.RequestChannel;
 import kafka.network.RequestChannel.Request;
@@ -16,7 +20,7 @@ import kafka.protocol.RequestHeader;
 import kafka.protocol.Writer;
 
 /**
- * Request dispatch: ApiVersions v0-v3, Metadata v0-v12, Produce v3-v9. A request that does not
+ * Request dispatch: ApiVersions v0-v3, Metadata v0-v12, Produce v3-v9, Fetch v4-v11. A request that does not
  * parse closes its connection (Kafka's InvalidRequestException path); an unsupported version of
  * ApiVersions gets UNSUPPORTED_VERSION with our version ranges, so the client can retry.
  */
@@ -24,9 +28,23 @@ public final class KafkaApis {
     private final ReplicaManager replicaManager;
     private final KafkaConfig config;
 
+    // Fetches that found too little data wait here, off the handler threads, as in Kafka's
+    // purgatory; named after Kafka's reaper thread.
+    private final ScheduledExecutorService fetchPurgatory = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "ExpirationReaper-0-Fetch");
+        t.setDaemon(true);
+        return t;
+    });
+    private RequestChannel channel;
+
     public KafkaApis(ReplicaManager replicaManager, KafkaConfig config) {
         this.replicaManager = replicaManager;
         this.config = config;
+    }
+
+    /** Delayed fetch responses are sent through the channel. */
+    public void setRequestChannel(RequestChannel channel) {
+        this.channel = channel;
     }
 
     public Response handle(Request req) {
@@ -42,6 +60,10 @@ public final class KafkaApis {
                     return handleMetadata(req);
                 case PRODUCE:
                     return handleProduceRequest(req);
+                case FETCH:
+                    return handleFetchRequest(req);
+                case LIST_OFFSETS:
+                    return handleListOffsetsRequest(req);
                 default:
                     return Response.close(req);
             }
@@ -126,6 +148,141 @@ public final class KafkaApis {
         }
         if (v >= 8 && v <= 10) w.int32(Integer.MIN_VALUE); // cluster authorized operations
         w.emptyTaggedFields(flex);
+        return Response.send(req, w.frame());
+    }
+
+    /** One partition of a fetch request. */
+    private static final class FetchPartition {
+        final String topic;
+        final int partition;
+        final long offset;
+        final int maxBytes;
+
+        FetchPartition(String topic, int partition, long offset, int maxBytes) {
+            this.topic = topic;
+            this.partition = partition;
+            this.offset = offset;
+            this.maxBytes = maxBytes;
+        }
+    }
+
+    /**
+     * Fetch v4-v11 without sessions (session id 0 tells the client none was created): reads each
+     * partition, and when fewer than min_bytes are available, re-reads every 10 ms from the
+     * purgatory thread until they are or max_wait_ms has passed.
+     */
+    private Response handleFetchRequest(Request req) throws IOException {
+        short v = req.header.apiVersion;
+        Reader r = new Reader(req.body);
+        r.int32(); // replica id
+        int maxWaitMs = r.int32();
+        int minBytes = r.int32();
+        int maxBytes = r.int32();
+        r.int8(); // isolation level: there are no transactions here
+        if (v >= 7) { r.int32(); r.int32(); } // session id, epoch
+        int nTopics = r.arrayLength(false);
+        if (nTopics < 0) throw new InvalidRequestException("null topic array");
+        List<FetchPartition> parts = new ArrayList<>();
+        for (int t = 0; t < nTopics; t++) {
+            String topic = r.string();
+            int n = r.arrayLength(false);
+            if (n < 0) throw new InvalidRequestException("null partition array");
+            for (int p = 0; p < n; p++) {
+                int partition = r.int32();
+                if (v >= 9) r.int32(); // current leader epoch
+                long offset = r.int64();
+                if (v >= 5) r.int64(); // log start offset
+                parts.add(new FetchPartition(topic, partition, offset, r.int32()));
+            }
+        }
+        long deadline = System.nanoTime() + Math.max(0, Math.min(maxWaitMs, 30_000)) * 1_000_000L;
+        return fetch(req, parts, minBytes, maxBytes, deadline);
+    }
+
+    private Response fetch(Request req, List<FetchPartition> parts, int minBytes, int maxBytes, long deadline) throws IOException {
+        short v = req.header.apiVersion;
+        UnifiedLog.FetchData[] data = new UnifiedLog.FetchData[parts.size()];
+        int total = 0;
+        for (int i = 0; i < data.length; i++) {
+            FetchPartition fp = parts.get(i);
+            data[i] = replicaManager.fetch(fp.topic, fp.partition, fp.offset, Math.min(fp.maxBytes, Math.max(1, maxBytes - total)));
+            if (data[i] != null && data[i].records != null) total += data[i].records.remaining();
+        }
+        if (total < Math.max(1, minBytes) && System.nanoTime() < deadline) {
+            fetchPurgatory.schedule(() -> {
+                Response resp;
+                try {
+                    resp = fetch(req, parts, minBytes, maxBytes, deadline);
+                } catch (IOException | RuntimeException e) {
+                    System.err.println("closing connection: error in delayed fetch: " + e);
+                    resp = Response.close(req);
+                }
+                if (resp != null) channel.sendResponse(resp);
+            }, 10, TimeUnit.MILLISECONDS);
+            return null; // answered later
+        }
+        Writer w = req.header.responseWriter();
+        w.int32(0); // throttle
+        if (v >= 7) w.int16(Errors.NONE).int32(0); // error, session id 0: no session
+        // Group the partitions by topic again, keeping request order.
+        List<Integer> topicStarts = new ArrayList<>();
+        for (int i = 0; i < parts.size(); i++) {
+            if (i == 0 || !parts.get(i).topic.equals(parts.get(i - 1).topic)) topicStarts.add(i);
+        }
+        w.int32(topicStarts.size());
+        for (int ti = 0; ti < topicStarts.size(); ti++) {
+            int from = topicStarts.get(ti);
+            int to = ti + 1 < topicStarts.size() ? topicStarts.get(ti + 1) : parts.size();
+            w.string(parts.get(from).topic, false).int32(to - from);
+            for (int i = from; i < to; i++) {
+                UnifiedLog.FetchData d = data[i];
+                short err = d == null ? Errors.UNKNOWN_TOPIC_OR_PARTITION
+                        : d.records == null ? Errors.OFFSET_OUT_OF_RANGE : Errors.NONE;
+                long hw = d == null ? -1 : d.highWatermark;
+                w.int32(parts.get(i).partition).int16(err).int64(hw).int64(hw); // high watermark, last stable offset
+                if (v >= 5) w.int64(d == null ? -1 : 0); // log start offset
+                w.int32(-1); // aborted transactions: null
+                if (v >= 11) w.int32(-1); // preferred read replica: none
+                if (d == null || d.records == null) {
+                    w.int32(0);
+                } else {
+                    w.bytes(d.records);
+                }
+            }
+        }
+        return Response.send(req, w.frame());
+    }
+
+    /**
+     * ListOffsets v1-v5: latest (-1) is the high watermark, earliest (-2) is 0 (nothing is ever
+     * deleted here); a lookup by timestamp is not indexed and finds nothing (offset -1).
+     */
+    private Response handleListOffsetsRequest(Request req) throws IOException {
+        short v = req.header.apiVersion;
+        Reader r = new Reader(req.body);
+        r.int32(); // replica id
+        if (v >= 2) r.int8(); // isolation level
+        int nTopics = r.arrayLength(false);
+        if (nTopics < 0) throw new InvalidRequestException("null topic array");
+        Writer w = req.header.responseWriter();
+        if (v >= 2) w.int32(0); // throttle
+        w.int32(nTopics);
+        for (int t = 0; t < nTopics; t++) {
+            String topic = r.string();
+            int n = r.arrayLength(false);
+            if (n < 0) throw new InvalidRequestException("null partition array");
+            w.string(topic, false).int32(n);
+            for (int p = 0; p < n; p++) {
+                int partition = r.int32();
+                if (v >= 4) r.int32(); // current leader epoch
+                long timestamp = r.int64();
+                long hw = replicaManager.highWatermark(topic, partition);
+                long offset = hw < 0 ? -1 : timestamp == -1 ? hw : timestamp == -2 ? 0 : -1;
+                w.int32(partition).int16(hw < 0 ? Errors.UNKNOWN_TOPIC_OR_PARTITION : Errors.NONE);
+                w.int64(-1).int64(offset); // timestamp, offset
+                if (v >= 4) w.int32(0); // leader epoch
+            }
+        }
         return Response.send(req, w.frame());
     }
 

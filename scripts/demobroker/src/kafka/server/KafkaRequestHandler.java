@@ -22,7 +22,9 @@ public final class KafkaRequestHandler implements Runnable {
             } catch (InterruptedException e) {
                 return;
             }
-            if (req != null) channel.sendResponse(apis.handle(req));
+            if (req == null) continue;
+            RequestChannel.Response resp = apis.handle(req);
+            if (resp != null) channel.sendResponse(resp); // null: a delayed fetch answers later
         }
     }
 

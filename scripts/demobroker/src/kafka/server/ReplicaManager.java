@@ -63,6 +63,20 @@ public final class ReplicaManager {
                 && !name.equals(".") && !name.equals("..");
     }
 
+    /** Returns the partition's high watermark (its log end: there are no followers), or -1 if unknown. */
+    public long highWatermark(String topic, int partition) {
+        Partition[] ps = topics.get(topic);
+        if (ps == null || partition < 0 || partition >= ps.length) return -1;
+        return ps[partition].logEndOffset();
+    }
+
+    /** Reads one partition for Fetch; null when the topic-partition is unknown. */
+    public UnifiedLog.FetchData fetch(String topic, int partition, long offset, int maxBytes) throws IOException {
+        Partition[] ps = topics.get(topic);
+        if (ps == null || partition < 0 || partition >= ps.length) return null;
+        return ps[partition].read(offset, maxBytes);
+    }
+
     public PartitionResult appendRecords(String topic, int partition, ByteBuffer records) throws IOException {
         Partition[] ps = topics.get(topic);
         if (ps == null || partition < 0 || partition >= ps.length) {
