@@ -377,5 +377,16 @@ func (s *Sniffer) Flush(t int64) {
 	}
 }
 
+// Idle tells the sniffer that time passed without packets (a live
+// capture's poll timeout), so holes can time out and idle connections close.
+func (s *Sniffer) Idle(t int64) {
+	for _, f := range s.flows {
+		s.checkHole(f, 0, t)
+	}
+	if t-s.lastSweep > int64(time.Second) {
+		s.sweep(t)
+	}
+}
+
 // Connections returns how many connections are being followed.
 func (s *Sniffer) Connections() int { return len(s.flows) }

@@ -1,0 +1,135 @@
+package sniff
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/lockscope/lockscope/internal/latency"
+)
+
+// liveRun captures on an interface while traffic runs, returning the
+// requests, the sniffer and the pcap it wrote.
+type liveRun struct {
+	mu     sync.Mutex
+	reqs   []*latency.Request
+	s      *Sniffer
+	pcap   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startLive(t *testing.T, iface string, port int) *liveRun {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: a live capture needs CAP_NET_RAW")
+	}
+	lr := &liveRun{pcap: filepath.Join(t.TempDir(), iface+".pcap"), done: make(chan error, 1)}
+	var err error
+	lr.s, err = New(Options{Ports: []uint16{uint16(port)}}, func(r *latency.Request) {
+		lr.mu.Lock()
+		lr.reqs = append(lr.reqs, r)
+		lr.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(lr.pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenLive(LiveOptions{Interface: iface, Ports: []uint16{uint16(port)}, Write: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	lr.cancel = cancel
+	go func() {
+		err := c.Run(ctx, lr.s, 0, nil)
+		lr.s.Flush(time.Now().UnixNano())
+		c.Close()
+		f.Close()
+		lr.done <- err
+	}()
+	t.Cleanup(cancel)
+	return lr
+}
+
+func (lr *liveRun) stop(t *testing.T) []*latency.Request {
+	t.Helper()
+	// Blocks retire after 10 ms; give the last packets time to arrive.
+	time.Sleep(100 * time.Millisecond)
+	lr.cancel()
+	if err := <-lr.done; err != nil {
+		t.Fatal(err)
+	}
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	return lr.reqs
+}
+
+// TestLiveLoopback captures on lo and on "any" at once while 10 of 200
+// produce requests are delayed: both must see each packet once (loopback
+// shows every packet twice to a packet socket), report exactly the 10
+// delayed requests over the SLO, and agree with tshark reading what the
+// capture wrote.
+func TestLiveLoopback(t *testing.T) {
+	c, port := cluster(t)
+	runs := map[string]*liveRun{"lo": startLive(t, "lo", port), "any": startLive(t, "any", port)}
+	delayed := map[int]bool{}
+	for i := 5; i < 200; i += 20 {
+		delayed[i] = true
+	}
+	var n atomic.Int64
+	c.ControlKey(0, func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if delayed[int(n.Add(1))-1] {
+			c.SleepControl(func() { time.Sleep(slo + 15*time.Millisecond) })
+		}
+		return nil, nil, false
+	})
+	cl := client(t, port)
+	for i := range 200 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	for name, lr := range runs {
+		t.Run(name, func(t *testing.T) {
+			reqs := lr.stop(t)
+			if d := lr.s.Stats.Duplicates.Load(); d != 0 {
+				t.Errorf("%d duplicate segments: the loopback's outgoing copies were not filtered", d)
+			}
+			if d := lr.s.Stats.KernelDrops.Load(); d != 0 {
+				t.Errorf("kernel dropped %d packets", d)
+			}
+			var slow []string
+			var prod int
+			for _, r := range reqs {
+				if r.APIKey != latency.APIProduce {
+					continue
+				}
+				prod++
+				if r.Wire > slo {
+					slow = append(slow, strconv.Itoa(int(r.CorrelationID)))
+				}
+			}
+			if prod != 200 || len(slow) != len(delayed) {
+				t.Errorf("%d produce requests, %d over the SLO (%s); want 200 and %d", prod, len(slow), strings.Join(slow, ","), len(delayed))
+			}
+			compareWithTshark(t, lr.pcap, port, reqs, 1.0)
+			t.Log(fmt.Sprintf("packets %d bytes %d", lr.s.Stats.Packets.Load(), lr.s.Stats.Bytes.Load()))
+		})
+	}
+}
