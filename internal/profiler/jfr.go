@@ -1,0 +1,57 @@
+package profiler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/lockscope/lockscope/internal/attach"
+)
+
+// startJFR starts a Flight Recorder recording with lockscope's settings,
+// written for this capture into the JVM's /tmp and removed once read.
+func (s *Session) startJFR(ctx context.Context) error {
+	jfc, err := settings(s.opts)
+	if err != nil {
+		return err
+	}
+	settingsPath := attach.TmpDir + "/lockscope-" + s.id + ".jfc"
+	host := s.vm.HostPath(settingsPath)
+	// Readable by the JVM's user, whoever that is.
+	if err := os.WriteFile(host, jfc, 0o644); err != nil {
+		return fmt.Errorf("writing JFR settings into the JVM's %s: %w", attach.TmpDir, err)
+	}
+	defer os.Remove(host)
+	s.command = jfrStart(s.opts, s.Name(), settingsPath, s.remote)
+	s.start = ReadClocks()
+	out, err := s.vm.Jcmd(ctx, s.command)
+	if err != nil {
+		if strings.Contains(err.Error(), "Unknown diagnostic command") {
+			return fmt.Errorf("starting the JDK Flight Recorder: this JVM has none (JDK 8 before 8u262?): install async-profiler: %w", err)
+		}
+		return fmt.Errorf("starting the JDK Flight Recorder: %w", err)
+	}
+	if !strings.Contains(out, "Started recording") {
+		return fmt.Errorf("starting the JDK Flight Recorder: the JVM answered %q", strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// stopJFR stops the recording, which writes its file. A recording that
+// reached its duration has stopped, written its file and is gone: then
+// JFR.stop finds no such recording, and the file tells.
+func (s *Session) stopJFR(ctx context.Context) (bySelf bool, err error) {
+	_, err = s.vm.Jcmd(ctx, jfrStop(s.Name(), s.remote))
+	var ce *attach.CommandError
+	if errors.As(err, &ce) && strings.Contains(ce.Output, "No recording") {
+		if _, serr := os.Stat(s.vm.HostPath(s.remote)); serr == nil {
+			return true, nil
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("stopping the JDK Flight Recorder: %w", err)
+	}
+	return false, nil
+}

@@ -1,0 +1,244 @@
+package profiler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lockscope/lockscope/internal/attach"
+)
+
+// ClockPair is one reading of the monotonic and the realtime clock, taken
+// back to back, in nanoseconds. Pairs from the start and the end of a
+// capture let wall-clock stamps (the JDK's JFR, packets, logs) be put on
+// the monotonic clock the bundle uses.
+type ClockPair struct {
+	Monotonic int64 `json:"monotonic_ns"`
+	Realtime  int64 `json:"realtime_ns"`
+}
+
+// ReadClocks reads both clocks.
+func ReadClocks() ClockPair {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ClockPair{Monotonic: ts.Nano(), Realtime: time.Now().UnixNano()}
+}
+
+// Session is a profiler running in a JVM. It is owned by the goroutine that
+// started it: Stop collects its recording, Close stops it without.
+type Session struct {
+	vm      *attach.VM
+	opts    Options
+	kind    Kind
+	reason  string
+	version string
+	command string
+	id      string
+	remote  string // the recording, in the JVM's mount namespace
+	lib     string // async-profiler: the agent, in the JVM's mount namespace
+	log     string // async-profiler: its log, in the JVM's mount namespace
+	start   ClockPair
+	done    bool
+}
+
+// Result describes a finished capture's recording.
+type Result struct {
+	Profiler Kind
+	Reason   string // why this profiler was used
+	Version  string // async-profiler's version, or the JDK's
+	Command  string // what was sent to the JVM to start it
+	File     string // the recording, at the path given to Stop
+	Start    ClockPair
+	End      ClockPair
+	// StoppedBySelf: the profiler had reached its own limit before Stop.
+	StoppedBySelf bool
+	// Perfmap is the host path of the JVM's JIT symbol map, if written.
+	Perfmap  string
+	Warnings []string
+}
+
+// Start starts the profiler o asks for in vm. With Auto it uses
+// async-profiler when Locate finds it and says so in the Session's Reason,
+// else the JDK Flight Recorder.
+func Start(ctx context.Context, vm *attach.VM, o Options) (*Session, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{vm: vm, opts: o, id: id, remote: attach.TmpDir + "/lockscope-" + id + ".jfr"}
+	var in *Install
+	switch o.Profiler {
+	case AsyncProfiler:
+		if in, err = Locate(o.AsyncProfilerHome); err != nil {
+			return nil, err
+		}
+	case Auto:
+		in, err = Locate(o.AsyncProfilerHome)
+		// A home named explicitly but wrong is a mistake to report, not a
+		// reason to fall back.
+		if err != nil && (o.AsyncProfilerHome != "" || os.Getenv(EnvHome) != "") {
+			return nil, err
+		}
+		if err != nil {
+			s.reason = "JDK Flight Recorder: async-profiler is not installed (" + err.Error() + ")"
+		}
+	}
+	if in != nil {
+		s.kind = AsyncProfiler
+		s.version = in.Version
+		if s.reason == "" {
+			s.reason = fmt.Sprintf("async-profiler %s from %s (%s)", in.Version, in.Home, in.From)
+		}
+		err = s.startAsprof(ctx, in)
+	} else {
+		s.kind = JFR
+		if s.reason == "" {
+			s.reason = "JDK Flight Recorder: asked for with --profiler jfr"
+		}
+		err = s.startJFR(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newID() (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making a recording id: %w", err)
+	}
+	return strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b), nil
+}
+
+// Profiler is the profiler running.
+func (s *Session) Profiler() Kind { return s.kind }
+
+// Reason says why this profiler runs, for the user.
+func (s *Session) Reason() string { return s.reason }
+
+// Command is what was sent to the JVM to start the profiler.
+func (s *Session) Command() string { return s.command }
+
+// RemoteFile is where the JVM writes the recording, in its mount namespace;
+// it stays there if lockscope dies before Stop.
+func (s *Session) RemoteFile() string { return s.remote }
+
+// Name is the recording's name in the JVM (JFR.check lists it); empty for
+// async-profiler, which runs one session per JVM.
+func (s *Session) Name() string {
+	if s.kind == JFR {
+		return "lockscope-" + s.id
+	}
+	return ""
+}
+
+// Stop stops the profiler, moves its recording to dst (a host path) and,
+// if the options ask for it, has the JVM write its JIT symbol map.
+func (s *Session) Stop(ctx context.Context, dst string) (*Result, error) {
+	if s.done {
+		return nil, errors.New("stopping profiler: already stopped")
+	}
+	s.done = true
+	r := &Result{Profiler: s.kind, Reason: s.reason, Version: s.version, Command: s.command, Start: s.start}
+	var err error
+	if s.kind == AsyncProfiler {
+		r.StoppedBySelf, err = s.stopAsprof(ctx)
+	} else {
+		r.StoppedBySelf, err = s.stopJFR(ctx)
+	}
+	r.End = ReadClocks()
+	if err != nil {
+		os.Remove(s.vm.HostPath(s.remote))
+		return nil, err
+	}
+	if err := moveOut(s.vm.HostPath(s.remote), dst); err != nil {
+		return nil, err
+	}
+	r.File = dst
+	if s.opts.Perfmap {
+		r.Perfmap, err = s.perfmap(ctx)
+		if err != nil {
+			r.Warnings = append(r.Warnings, err.Error())
+		}
+	}
+	return r, nil
+}
+
+// Close stops a profiler Stop has not stopped and deletes its recording; it
+// is for error paths, and does nothing after Stop.
+func (s *Session) Close() error {
+	if s.done {
+		return nil
+	}
+	s.done = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	if s.kind == AsyncProfiler {
+		_, err = s.stopAsprof(ctx)
+	} else {
+		_, err = s.stopJFR(ctx)
+	}
+	os.Remove(s.vm.HostPath(s.remote))
+	return err
+}
+
+// perfmap asks the JVM to write /tmp/perf-<nspid>.map and returns its host
+// path.
+func (s *Session) perfmap(ctx context.Context) (string, error) {
+	if _, err := s.vm.Jcmd(ctx, "Compiler.perfmap"); err != nil {
+		return "", fmt.Errorf("no JIT symbols for eBPF user stacks: Compiler.perfmap (JDK 17+): %w", err)
+	}
+	p := s.vm.HostPath(attach.TmpDir + "/perf-" + strconv.Itoa(s.vm.NSPID) + ".map")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("no JIT symbols for eBPF user stacks: Compiler.perfmap ran but %w", err)
+	}
+	return p, nil
+}
+
+// moveOut copies the recording from the JVM's file system to dst, then
+// removes it there. It copies rather than renames: the two are usually on
+// different file systems.
+func moveOut(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("collecting the recording: %w", err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("collecting the recording: %w", err)
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("collecting the recording: %w", err)
+	}
+	n, err := io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// Keep the JVM's copy: it is the only complete one.
+		return fmt.Errorf("collecting the recording into %s (the original stays at %s): %w", dst, src, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("collecting the recording: %s is empty", src)
+	}
+	os.Remove(src)
+	return nil
+}
