@@ -210,3 +210,13 @@ func (c *Chunk) Err() error { return c.err }
 
 // Bytes is the size of the chunk in bytes.
 func (c *Chunk) Bytes() int64 { return c.Header.Size }
+
+// Rewind restarts iteration at the chunk's first event, e.g. to read its
+// settings (jdk.ActiveSetting) before its samples. Record counters restart
+// too.
+func (c *Chunk) Rewind() {
+	c.d.pos = headerSize
+	c.err = nil
+	c.MetadataRecords, c.CheckpointRecords, c.UnknownEvents = 0, 0, 0
+	c.MetadataBytes, c.CheckpointBytes = 0, 0
+}
