@@ -1,0 +1,267 @@
+package bundle
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/lockscope/lockscope/internal/offcpu"
+)
+
+// The off-CPU stream format, offcpu.jsonl, version 1. One JSON object per
+// line:
+//
+//	{"format":"lockscope-offcpu","version":1}                    first line
+//	{"frame":3,"name":"jbd2_log_wait_commit","kind":"kernel"}    a frame, defined once
+//	{"stack":2,"frames":[3,1,7]}                                 a stack of frames, innermost first
+//	{"tid":..,"tgid":..,"thread":"..","start":..,"end":..,"state":2,"cpu":..,
+//	 "waker":..,"kernel":2,"user":0,"waker_stack":0,"kernel_err":0}   an interval
+//
+// Frames and stacks are defined before the first interval that uses them;
+// id 0 means "no stack". Times are CLOCK_MONOTONIC nanoseconds, thread ids
+// host ids, state the scheduler's prev_state (offcpu.State). Frame kinds:
+// "kernel", "native" (module is the ELF file), "jit" (from the JVM's perf
+// map), "unknown" (name is the address). A reader skips lines with keys it
+// does not know, so fields can be added within a version.
+const (
+	offcpuFormat  = "lockscope-offcpu"
+	offcpuVersion = 1
+)
+
+// Frame kinds of off-CPU stacks.
+const (
+	KindKernel  = "kernel"
+	KindNative  = "native"
+	KindJIT     = "jit"
+	KindUnknown = "unknown"
+)
+
+// Frame is one symbolized frame of an off-CPU stack.
+type Frame struct {
+	Name   string `json:"name"`
+	Module string `json:"module,omitempty"`
+	Kind   string `json:"kind"`
+}
+
+// Interval is one symbolized off-CPU interval (an offcpu.Interval with names).
+type Interval struct {
+	TID, TGID  uint32
+	Thread     string
+	Start, End uint64
+	State      offcpu.State
+	CPU        uint32
+	WakerTID   uint32
+	// Kernel, User and Waker are innermost first. Slices returned by
+	// ReadOffCPU are shared between intervals with the same stack: do not
+	// modify them.
+	Kernel, User, Waker []Frame
+	KernelErr           int32
+}
+
+type offcpuLine struct {
+	Format  string `json:"format,omitempty"`
+	Version int    `json:"version,omitempty"`
+
+	FrameID *uint32 `json:"frame,omitempty"`
+	Name    string  `json:"name,omitempty"`
+	Module  string  `json:"module,omitempty"`
+	Kind    string  `json:"kind,omitempty"`
+
+	StackID *uint32  `json:"stack,omitempty"`
+	Frames  []uint32 `json:"frames,omitempty"`
+
+	TID        uint32  `json:"tid,omitempty"`
+	TGID       uint32  `json:"tgid,omitempty"`
+	Thread     string  `json:"thread,omitempty"`
+	Start      *uint64 `json:"start,omitempty"`
+	End        uint64  `json:"end,omitempty"`
+	State      uint8   `json:"state"`
+	CPU        uint32  `json:"cpu,omitempty"`
+	Waker      uint32  `json:"waker,omitempty"`
+	KernelID   uint32  `json:"kernel,omitempty"`
+	UserID     uint32  `json:"user,omitempty"`
+	WakerStack uint32  `json:"waker_stack,omitempty"`
+	KernelErr  int32   `json:"kernel_err,omitempty"`
+}
+
+// OffCPUWriter writes the off-CPU stream, defining each frame and stack once.
+type OffCPUWriter struct {
+	w       *bufio.Writer
+	frames  map[Frame]uint32
+	stacks  map[string]uint32
+	key     []byte
+	n       int64
+	started bool
+	err     error
+}
+
+// NewOffCPUWriter starts an off-CPU stream on w (its header line is written
+// on the first Write or on Flush).
+func NewOffCPUWriter(w io.Writer) *OffCPUWriter {
+	return &OffCPUWriter{w: bufio.NewWriterSize(w, 256<<10), frames: map[Frame]uint32{}, stacks: map[string]uint32{}}
+}
+
+func (o *OffCPUWriter) line(v *offcpuLine) {
+	if o.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		o.err = err
+		return
+	}
+	b = append(b, '\n')
+	if _, err := o.w.Write(b); err != nil {
+		o.err = hint(err)
+	}
+}
+
+func (o *OffCPUWriter) header() {
+	if !o.started {
+		o.started = true
+		o.line(&offcpuLine{Format: offcpuFormat, Version: offcpuVersion})
+	}
+}
+
+func (o *OffCPUWriter) stack(frames []Frame) uint32 {
+	if len(frames) == 0 {
+		return 0
+	}
+	o.key = o.key[:0]
+	for _, f := range frames {
+		id, ok := o.frames[f]
+		if !ok {
+			id = uint32(len(o.frames) + 1)
+			o.frames[f] = id
+			o.line(&offcpuLine{FrameID: &id, Name: f.Name, Module: f.Module, Kind: f.Kind})
+		}
+		o.key = strconv.AppendUint(o.key, uint64(id), 10)
+		o.key = append(o.key, ',')
+	}
+	if id, ok := o.stacks[string(o.key)]; ok {
+		return id
+	}
+	id := uint32(len(o.stacks) + 1)
+	o.stacks[string(o.key)] = id
+	ids := make([]uint32, len(frames))
+	for i, f := range frames {
+		ids[i] = o.frames[f]
+	}
+	o.line(&offcpuLine{StackID: &id, Frames: ids})
+	return id
+}
+
+// Write appends one interval.
+func (o *OffCPUWriter) Write(iv *Interval) error {
+	o.header()
+	k, u, w := o.stack(iv.Kernel), o.stack(iv.User), o.stack(iv.Waker)
+	start := iv.Start
+	o.line(&offcpuLine{TID: iv.TID, TGID: iv.TGID, Thread: iv.Thread, Start: &start, End: iv.End,
+		State: uint8(iv.State), CPU: iv.CPU, Waker: iv.WakerTID, KernelID: k, UserID: u, WakerStack: w,
+		KernelErr: iv.KernelErr})
+	o.n++
+	if o.err != nil {
+		return fmt.Errorf("writing off-CPU intervals: %w", o.err)
+	}
+	return nil
+}
+
+// Count is the number of intervals written.
+func (o *OffCPUWriter) Count() int64 { return o.n }
+
+// Flush writes out what is buffered.
+func (o *OffCPUWriter) Flush() error {
+	o.header()
+	if o.err == nil {
+		if err := o.w.Flush(); err != nil {
+			o.err = hint(err)
+		}
+	}
+	if o.err != nil {
+		return fmt.Errorf("writing off-CPU intervals: %w", o.err)
+	}
+	return nil
+}
+
+// ReadOffCPU streams the intervals of an off-CPU stream to fn, which must
+// not keep iv after it returns (the record is reused; its stack slices are
+// not, and may be kept). A malformed line ends the read with an error naming
+// its line number, after every interval before it was delivered.
+func ReadOffCPU(r io.Reader, fn func(iv *Interval) error) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	frames := map[uint32]Frame{}
+	stacks := map[uint32][]Frame{}
+	var iv Interval
+	lookup := func(id uint32, lineNo int) ([]Frame, error) {
+		if id == 0 {
+			return nil, nil
+		}
+		s, ok := stacks[id]
+		if !ok {
+			return nil, fmt.Errorf("off-CPU stream line %d: undefined stack %d", lineNo, id)
+		}
+		return s, nil
+	}
+	for lineNo := 1; ; lineNo++ {
+		b, err := br.ReadBytes('\n')
+		if len(b) == 0 && errors.Is(err, io.EOF) {
+			if lineNo == 1 {
+				return errors.New("off-CPU stream is empty (no header line)")
+			}
+			return nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading off-CPU stream: %w", err)
+		}
+		if len(strings.TrimSpace(string(b))) == 0 {
+			continue
+		}
+		var l offcpuLine
+		if err := json.Unmarshal(b, &l); err != nil {
+			return fmt.Errorf("off-CPU stream line %d: %w", lineNo, err)
+		}
+		switch {
+		case lineNo == 1:
+			if l.Format != offcpuFormat {
+				return fmt.Errorf("off-CPU stream: format %q, want %q", l.Format, offcpuFormat)
+			}
+			if l.Version > offcpuVersion {
+				return fmt.Errorf("off-CPU stream version %d is newer than this lockscope reads (%d): %w", l.Version, offcpuVersion, ErrNewerVersion)
+			}
+		case l.FrameID != nil:
+			frames[*l.FrameID] = Frame{Name: l.Name, Module: l.Module, Kind: l.Kind}
+		case l.StackID != nil:
+			s := make([]Frame, len(l.Frames))
+			for i, id := range l.Frames {
+				f, ok := frames[id]
+				if !ok {
+					return fmt.Errorf("off-CPU stream line %d: undefined frame %d", lineNo, id)
+				}
+				s[i] = f
+			}
+			stacks[*l.StackID] = s
+		case l.Start != nil:
+			iv = Interval{TID: l.TID, TGID: l.TGID, Thread: l.Thread, Start: *l.Start, End: l.End,
+				State: offcpu.State(l.State), CPU: l.CPU, WakerTID: l.Waker, KernelErr: l.KernelErr}
+			if iv.Kernel, err = lookup(l.KernelID, lineNo); err != nil {
+				return err
+			}
+			if iv.User, err = lookup(l.UserID, lineNo); err != nil {
+				return err
+			}
+			if iv.Waker, err = lookup(l.WakerStack, lineNo); err != nil {
+				return err
+			}
+			if err := fn(&iv); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+	}
+}
