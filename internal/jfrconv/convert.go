@@ -14,9 +14,9 @@ import (
 // Stats counts what a conversion read, kept and left out.
 type Stats struct {
 	Chunks     int
-	Events     int   // events of the selected kind inside the time window
-	OutOfRange int   // events of the selected kind outside the window
-	NoStack    int   // converted events without a stack (kept with a "[no stack]" frame)
+	Events     int     // events of the selected kind inside the time window
+	OutOfRange int     // events of the selected kind outside the window
+	NoStack    int     // converted events without a stack (kept with a "[no stack]" frame)
 	Totals     []int64 // per sample type, the sum over converted events
 	// Err is the error that ended reading early (a truncated last chunk):
 	// the profile holds every complete chunk before it.
@@ -178,8 +178,8 @@ type chunkState struct {
 	stackLocs map[uint64][]*profile.Location
 	samples   map[sampleKey]*profile.Sample
 	order     []*profile.Sample // samples in order of creation, for a stable output
-	interval  int64 // ns per cpu or wall sample
-	native    int64 // ns per native method sample
+	interval  int64             // ns per cpu or wall sample
+	native    int64             // ns per native method sample
 }
 
 type chunkLocKey struct {
