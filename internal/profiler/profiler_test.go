@@ -2,6 +2,7 @@ package profiler
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +60,8 @@ func runHelper(args string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("started %s %s %s\n", s.Name(), s.RemoteFile(), s.lib)
+	// "-" keeps the fields in place for async-profiler, which has no name.
+	fmt.Printf("started %s %s %s\n", cmp.Or(s.Name(), "-"), s.RemoteFile(), cmp.Or(s.lib, "-"))
 	return nil
 }
 

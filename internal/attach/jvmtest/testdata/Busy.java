@@ -49,6 +49,11 @@ public class Busy {
                         ch.force(false);
                         ch.position(0);
                     }
+                    // Hold the monitor a while now and then, as a slow
+                    // append under a log's lock does, whatever the disk.
+                    if (n % 5 == 0) {
+                        Thread.sleep(1);
+                    }
                 }
                 lock.lock();
                 try {
