@@ -21,6 +21,12 @@ const (
 	OffCPUFile    = "offcpu.jsonl"   // off-CPU intervals, see offcpu.go
 	RequestsFile  = "requests.jsonl" // one latency.Request per line
 	WindowsFile   = "windows.jsonl"  // the SLO-breach windows the capture computed
+
+	// Outputs of merge.
+	SlowProfile     = "slow.pb.gz"     // inside the SLO-breach windows
+	BaselineProfile = "baseline.pb.gz" // outside them
+	AllProfile      = "all.pb.gz"      // the whole capture
+	ReportFile      = "report.html"
 )
 
 // Meta is meta.json: what was captured, how, and with which clocks.
