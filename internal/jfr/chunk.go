@@ -25,6 +25,8 @@ type Chunk struct {
 	pools map[uint64]*pool
 	err   error
 	ev    Event
+	// budget counts down the pool values one generic decode may resolve.
+	budget int
 
 	// Well-known pools and their decoded values, by pool slot.
 	stackPool, threadPool, methodPool, classPool *pool

@@ -43,7 +43,7 @@ func (d *decoder) varint() uint64 {
 // the 7-bit groups without a loop (async-profiler pads every event size to
 // 5 bytes and writes 7-byte timestamps, so multi-byte values are common).
 func uvarint(b []byte, p int) (uint64, int) {
-	if p < len(b) && b[p] < 0x80 {
+	if uint(p) < uint(len(b)) && b[p] < 0x80 {
 		return uint64(b[p]), p + 1
 	}
 	if p >= 0 && p+8 <= len(b) {

@@ -137,8 +137,14 @@ func (c *Chunk) poolValue(t *Type, key uint64) (*pool, int, int) {
 // reference, or a reference to a struct with a string (jdk.types.Symbol,
 // jdk.types.FrameType, jdk.types.ThreadState...), whose first string
 // field is taken. Missing values give "".
-func (c *Chunk) str(f *Field, raw uint64) string {
-	if f.Array {
+func (c *Chunk) str(f *Field, raw uint64) string { return c.strd(f, raw, 0) }
+
+// maxLabelDepth bounds how many pool references a string label follows; a
+// corrupt recording can make them cycle.
+const maxLabelDepth = 3
+
+func (c *Chunk) strd(f *Field, raw uint64, depth int) string {
+	if f.Array || depth > maxLabelDepth {
 		return ""
 	}
 	if !f.ConstantPool {
@@ -146,7 +152,7 @@ func (c *Chunk) str(f *Field, raw uint64) string {
 			return c.inlineString(int(raw))
 		}
 		if f.Type.kind == kStruct {
-			return c.labelAt(f.Type, int(raw), 0)
+			return c.labelAt(f.Type, int(raw), depth)
 		}
 		return ""
 	}
@@ -167,7 +173,7 @@ func (c *Chunk) str(f *Field, raw uint64) string {
 	case kString:
 		v = c.inlineString(off)
 	case kStruct:
-		v = c.labelAt(f.Type, off, 0)
+		v = c.labelAt(f.Type, off, depth)
 	}
 	cache[s] = &v
 	return v
@@ -195,7 +201,7 @@ func (c *Chunk) inlineString(off int) string {
 
 // labelAt returns the first string field of a struct value.
 func (c *Chunk) labelAt(t *Type, off, depth int) string {
-	if depth > 4 {
+	if depth > maxLabelDepth {
 		return ""
 	}
 	var a [8]uint64
@@ -208,8 +214,8 @@ func (c *Chunk) labelAt(t *Type, off, depth int) string {
 		if f.Array {
 			continue
 		}
-		if f.Type.kind == kString || (f.ConstantPool && f.Type.kind == kStruct && depth < 2) {
-			if s := c.str(f, vals[i]); s != "" || f.Type.kind == kString {
+		if f.Type.kind == kString || f.ConstantPool && f.Type.kind == kStruct {
+			if s := c.strd(f, vals[i], depth+1); s != "" || f.Type.kind == kString {
 				return s
 			}
 		}

@@ -42,8 +42,13 @@ func (v Value) Field(name string) Value {
 
 // maxDepth bounds how many constant-pool references a generic value
 // follows (java.lang.Class -> jdk.types.ClassLoader -> java.lang.Class ...
-// can go on, and a corrupt recording can make it cycle).
-const maxDepth = 8
+// can go on, and a corrupt recording can make it cycle); maxValues bounds
+// the values one call decodes, since fan-out times depth could still
+// explode on a crafted recording.
+const (
+	maxDepth  = 8
+	maxValues = 1 << 16
+)
 
 // Values decodes every field of the event generically, in the order of
 // e.Type.Fields. It allocates; typed views and accessors are the fast path.
@@ -52,6 +57,7 @@ func (e *Event) Values() []Value {
 		return nil
 	}
 	d := decoder{b: e.c.buf[:e.end], pos: e.payload, compressed: e.c.d.compressed}
+	e.c.budget = maxValues
 	out := make([]Value, len(e.Type.Fields))
 	for i := range e.Type.Fields {
 		out[i] = e.c.readField(&d, &e.Type.Fields[i], 0)
@@ -142,9 +148,10 @@ func (c *Chunk) readOne(d *decoder, t *Type, cp bool, depth int) Value {
 
 func (c *Chunk) poolEntry(t *Type, key uint64, depth int) Value {
 	_, s, off := c.poolValue(t, key)
-	if s < 0 || depth >= maxDepth {
+	if s < 0 || depth >= maxDepth || c.budget <= 0 {
 		return Value{Type: t}
 	}
+	c.budget--
 	d := decoder{b: c.buf, pos: off, compressed: c.d.compressed}
 	return c.readOne(&d, t, false, depth+1)
 }
