@@ -123,9 +123,9 @@ func field(name string, cls int, extra ...string) elem {
 }
 
 const (
-	idLong, idInt, idString, idBool, idShort, idChar, idByte, idFloat, idDouble = 10, 11, 12, 13, 14, 15, 16, 17, 18
+	idLong, idInt, idString, idBool, idShort, idChar, idByte, idFloat, idDouble   = 10, 11, 12, 13, 14, 15, 16, 17, 18
 	idThread, idSymbol, idClass, idMethod, idFrameType, idFrame, idStack, idPoint = 20, 21, 22, 23, 24, 25, 26, 27
-	idEvent                                                                        = 100
+	idEvent                                                                       = 100
 )
 
 // bigThreadKey is a pool key above 2^63, to test unsigned 64-bit keys.
