@@ -16,8 +16,6 @@ import (
 	"github.com/lockscope/lockscope/internal/attach/jvmtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(jvmtest.Main(m)) }
-
 func open(t *testing.T, pid int) *VM {
 	t.Helper()
 	vm, err := Open(pid, DefaultOptions())

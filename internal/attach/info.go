@@ -13,29 +13,30 @@ import (
 // Info is what lockscope learns about a JVM by attaching: enough to choose a
 // profiler, judge stack quality and name the threads eBPF will see.
 type Info struct {
-	VM      string // e.g. "OpenJDK 64-Bit Server VM version 17.0.15+6-Debian-1deb12u1"
-	JDK     string // e.g. "17.0.15"
-	Feature int    // the JDK feature release, e.g. 17 (8 for 1.8)
+	VM      string `json:"vm"`      // e.g. "OpenJDK 64-Bit Server VM version 17.0.15+6-Debian-1deb12u1"
+	JDK     string `json:"jdk"`     // e.g. "17.0.15"
+	Feature int    `json:"feature"` // the JDK feature release, e.g. 17 (8 for 1.8)
 	// Flags holds the flags lockscope cares about, by name, with their
 	// values as HotSpot prints them; a flag this JVM lacks is absent.
-	Flags   map[string]Flag
-	Threads []Thread
+	Flags   map[string]Flag `json:"flags"`
+	Threads []Thread        `json:"threads"`
 }
 
 // Flag is one VM flag from VM.flags -all.
 type Flag struct {
-	Type, Value string
-	Origin      string // "default", "command line", "ergonomic", ...
+	Type   string `json:"type"`
+	Value  string `json:"value"`
+	Origin string `json:"origin"` // "default", "command line", "ergonomic", ...
 }
 
 // Thread is one thread of a thread dump, with its ids in both pid namespaces.
 type Thread struct {
-	Name    string
-	JavaID  int  // the "#N" of Java threads, 0 for VM-internal ones
-	Daemon  bool // daemon Java thread
-	NID     int  // OS thread id as the JVM sees it (its pid namespace)
-	HostTID int  // OS thread id on the host, what eBPF reports; 0 if gone
-	State   string
+	Name    string `json:"name"`
+	JavaID  int    `json:"java_id,omitempty"` // the "#N" of Java threads, 0 for VM-internal ones
+	Daemon  bool   `json:"daemon,omitempty"`  // daemon Java thread
+	NID     int    `json:"nid"`               // OS thread id as the JVM sees it (its pid namespace)
+	HostTID int    `json:"host_tid"`          // OS thread id on the host, what eBPF reports; 0 if gone
+	State   string `json:"state"`
 }
 
 // RelevantFlags are the flags Info keeps: they decide how complete stacks
@@ -43,7 +44,7 @@ type Thread struct {
 // for async-profiler) and whether attaching works at all.
 var RelevantFlags = []string{
 	"PreserveFramePointer", "DebugNonSafepoints", "DisableAttachMechanism",
-	"UnlockDiagnosticVMOptions", "FlightRecorder", "UsePerfData", "PerfDisableSharedMem",
+	"UnlockDiagnosticVMOptions", "UsePerfData", "PerfDisableSharedMem",
 	"ReduceSignalUsage", "UseContainerSupport", "ActiveProcessorCount",
 }
 

@@ -41,6 +41,15 @@ func TestAsyncProfiler(t *testing.T) {
 		if st, err := s.Status(timeout(t)); err != nil || !strings.Contains(st, "running") {
 			t.Fatalf("status: %q, %v", st, err)
 		}
+		// One async-profiler session per JVM: a second capture is told why not.
+		if s2, err := Start(timeout(t), vm, testOptions(AsyncProfiler, time.Second, 2*time.Second)); err == nil {
+			s2.Close()
+			t.Error("second async-profiler session started")
+		} else if !strings.Contains(err.Error(), "another async-profiler session") {
+			t.Errorf("second session: %v, want the reason", err)
+		} else {
+			t.Logf("second session: %v", err)
+		}
 		time.Sleep(1500 * time.Millisecond)
 		dst := filepath.Join(t.TempDir(), "rec.jfr")
 		r, err := s.Stop(timeout(t), dst)

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		}
 		select {} // until SIGKILL
 	}
-	os.Exit(jvmtest.Main(m))
+	os.Exit(m.Run())
 }
 
 func runHelper(args string) error {

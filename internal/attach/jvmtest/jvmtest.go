@@ -5,12 +5,15 @@
 // of its own (new pid and mount namespaces with a private /tmp).
 //
 // Every JVM ends with the test that started it: its standard input is closed
-// (the program exits) and the process is killed if it lingers.
+// (the program exits) and the process is killed if it lingers. The compiled
+// program is kept in /var/tmp between runs, one directory per source version.
 package jvmtest
 
 import (
 	"bufio"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -34,42 +37,48 @@ var (
 	compileErr  error
 )
 
-// Main runs the tests of a package that starts JVMs and removes the classes
-// compiled for them afterwards. Call it from TestMain.
-func Main(m *testing.M) int {
-	code := m.Run()
-	if classesDir != "" {
-		os.RemoveAll(classesDir)
-	}
-	return code
-}
-
 // Classes returns a world-readable directory holding the compiled test
-// program, compiling it on first use (javac once per test binary is cheaper
-// than `java Busy.java` per JVM on a small machine).
+// program (javac once is cheaper than `java Busy.java` per JVM on a small
+// machine). The directory is named after the source's hash and kept between
+// runs, so test binaries share it and nothing accumulates; it is not under
+// /tmp, which container JVMs replace with a private one.
 func Classes(tb testing.TB) string {
 	tb.Helper()
 	compileOnce.Do(func() {
-		// Not under /tmp: container JVMs get a private /tmp that would hide it.
-		dir, err := os.MkdirTemp("/var/tmp", "lockscope-jvmtest-")
+		sum := sha256.Sum256(busySource)
+		const dir = "/var/tmp"
+		final := filepath.Join(dir, "lockscope-jvmtest-"+hex.EncodeToString(sum[:8]))
+		if _, err := os.Stat(filepath.Join(final, "Busy.class")); err == nil {
+			classesDir = final
+			return
+		}
+		tmp, err := os.MkdirTemp(dir, "lockscope-jvmtest-tmp-")
 		if err != nil {
 			compileErr = err
 			return
 		}
-		classesDir = dir
-		if err := os.Chmod(dir, 0o755); err != nil {
+		defer os.RemoveAll(tmp)
+		if err := os.Chmod(tmp, 0o755); err != nil {
 			compileErr = err
 			return
 		}
-		src := filepath.Join(dir, "Busy.java")
+		src := filepath.Join(tmp, "Busy.java")
 		if err := os.WriteFile(src, busySource, 0o644); err != nil {
 			compileErr = err
 			return
 		}
-		out, err := exec.Command("javac", "-d", dir, src).CombinedOutput()
-		if err != nil {
+		if out, err := exec.Command("javac", "-d", tmp, src).CombinedOutput(); err != nil {
 			compileErr = fmt.Errorf("javac: %v: %s", err, out)
+			return
 		}
+		// Another test binary may have won the race; its copy is as good.
+		if err := os.Rename(tmp, final); err != nil {
+			if _, serr := os.Stat(filepath.Join(final, "Busy.class")); serr != nil {
+				compileErr = err
+				return
+			}
+		}
+		classesDir = final
 	})
 	if compileErr != nil {
 		tb.Fatalf("compiling the test JVM program: %v (is openjdk-17-jdk-headless installed? run scripts/setup.sh)", compileErr)
