@@ -23,17 +23,23 @@ type Options struct {
 	// after the SIGQUIT. A busy JVM answers within milliseconds; one stuck in
 	// a long GC pause or on an overloaded host may need seconds.
 	ListenerTimeout time.Duration
+	// CommandTimeout bounds a command whose context has no deadline: a JVM
+	// that cannot reach a safepoint never answers.
+	CommandTimeout time.Duration
 }
 
 // DefaultOptions are the options the lockscope commands start from.
 func DefaultOptions() Options {
-	return Options{ListenerTimeout: 10 * time.Second}
+	return Options{ListenerTimeout: 10 * time.Second, CommandTimeout: time.Minute}
 }
 
 // Validate reports options that cannot work.
 func (o Options) Validate() error {
 	if o.ListenerTimeout <= 0 {
 		return fmt.Errorf("attach listener timeout %v: must be positive", o.ListenerTimeout)
+	}
+	if o.CommandTimeout <= 0 {
+		return fmt.Errorf("attach command timeout %v: must be positive", o.CommandTimeout)
 	}
 	return nil
 }
@@ -92,6 +98,11 @@ func (vm *VM) Exec(ctx context.Context, op string, args ...string) (string, erro
 	req, err := encodeRequest(op, args)
 	if err != nil {
 		return "", err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, vm.opts.CommandTimeout)
+		defer cancel()
 	}
 	conn, err := vm.connect(ctx)
 	if err != nil {

@@ -3,6 +3,7 @@ package attach
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,23 @@ import (
 
 	"github.com/lockscope/lockscope/internal/attach/jvmtest"
 )
+
+// helperEnv makes the test binary attach to the pid it names and print
+// the outcome, so that tests can attach as another user.
+const helperEnv = "LOCKSCOPE_ATTACH_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if pid := os.Getenv(helperEnv); pid != "" {
+		n, _ := strconv.Atoi(pid)
+		vm, err := Open(n, DefaultOptions())
+		if err == nil {
+			_, err = vm.Jcmd(context.Background(), "VM.version")
+		}
+		fmt.Println("result:", err)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func open(t *testing.T, pid int) *VM {
 	t.Helper()
@@ -206,6 +224,51 @@ func TestAttachOtherUser(t *testing.T) {
 	if euid := os.Geteuid(); euid != 0 {
 		t.Errorf("lockscope's euid is %d after attaching, want 0", euid)
 	}
+
+	// lockscope run by the JVM's own user attaches without root; run by
+	// another user, it is told what to do.
+	exe := helperCopy(t)
+	for _, tt := range []struct {
+		pid  int
+		want string
+	}{
+		{j.PID, "result: <nil>"},
+		{os.Getpid(), "permission denied: run lockscope as root or as the JVM's user"},
+	} {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), helperEnv+"="+strconv.Itoa(tt.pid))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: vm.UID, Gid: vm.GID}}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), tt.want) {
+			t.Errorf("attaching to pid %d as uid %d: %v: %s; want %q", tt.pid, vm.UID, err, out, tt.want)
+		}
+	}
+}
+
+// helperCopy copies the test binary where another user may run it.
+func helperCopy(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "lockscope-attach-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "attach.test")
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe
 }
 
 // TestAttachContainer attaches to a JVM in its own pid and mount namespaces
@@ -262,7 +325,7 @@ func TestDisabled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := &VM{PID: j.PID, NSPID: info.nspid, UID: info.uid, GID: info.gid, opts: Options{ListenerTimeout: time.Second}}
+	vm := &VM{PID: j.PID, NSPID: info.nspid, UID: info.uid, GID: info.gid, opts: Options{ListenerTimeout: time.Second, CommandTimeout: time.Minute}}
 	_, err = vm.Jcmd(context.Background(), "VM.version")
 	if !errors.Is(err, ErrNoListener) || !strings.Contains(err.Error(), "DisableAttachMechanism") {
 		t.Fatalf("Jcmd: got %v, want ErrNoListener naming the flag", err)

@@ -20,6 +20,23 @@ const (
 	JFR           Kind = "jfr"
 )
 
+// String, Set and Type let a command line flag take a Kind (they are
+// pflag.Value's methods), refusing unknown names when parsed.
+func (k Kind) String() string { return string(k) }
+
+// Set parses a profiler name.
+func (k *Kind) Set(s string) error {
+	switch Kind(s) {
+	case Auto, AsyncProfiler, JFR:
+		*k = Kind(s)
+		return nil
+	}
+	return fmt.Errorf("profiler %q: want auto, async-profiler or jfr", s)
+}
+
+// Type names the flag's value in help texts.
+func (k *Kind) Type() string { return "auto|async-profiler|jfr" }
+
 // Options say which profiler to run and what it records.
 type Options struct {
 	Profiler Kind

@@ -4,12 +4,16 @@ import (
 	"encoding/xml"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/lockscope/lockscope/internal/testdata"
 )
 
 func TestAsprofStart(t *testing.T) {
@@ -199,4 +203,75 @@ func TestLocate(t *testing.T) {
 	if in, err := Locate(""); err != nil || in.From != "PATH" || in.Home != release {
 		t.Errorf("asprof on PATH: %+v, %v", in, err)
 	}
+}
+
+func TestKindFlag(t *testing.T) {
+	var k Kind
+	if err := k.Set("async-profiler"); err != nil || k != AsyncProfiler {
+		t.Errorf("Set(async-profiler): %v, %v", k, err)
+	}
+	if err := k.Set("honest"); err == nil {
+		t.Error("Set(honest): want an error")
+	}
+}
+
+// TestOptionsMatchFixture checks the values lockscope sends against what
+// async-profiler 4.5 recorded as its active settings for the same options in
+// the shared fixture (PROVENANCE.md: start,event=wall,interval=10ms,
+// lock=10us,clock=monotonic,jfr).
+func TestOptionsMatchFixture(t *testing.T) {
+	got := agentOptions(asprofStart(DefaultOptions(), "/tmp/x.jfr", "/tmp/asprof-log.x"))
+	recorded := activeSettings(t, testdata.JFR(t, "asprof-wall-lock-monotonic.jfr"))
+	for opt, setting := range map[string]string{"event": "event", "interval": "interval", "lock": "lock", "clock": "clock"} {
+		if v := nanos(got[opt]); v != recorded[setting] {
+			t.Errorf("option %s=%s is %q in async-profiler's units, the fixture recorded %q", opt, got[opt], v, recorded[setting])
+		}
+	}
+}
+
+// agentOptions splits an agent option string into key=value pairs.
+func agentOptions(s string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// nanos turns "10ms"/"10us" into nanoseconds the way async-profiler
+// records them; other values pass through.
+func nanos(v string) string {
+	for _, u := range []struct {
+		suffix string
+		mult   time.Duration
+	}{{"ms", time.Millisecond}, {"us", time.Microsecond}, {"ns", 1}, {"s", time.Second}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			if i, err := strconv.Atoi(n); err == nil {
+				return strconv.FormatInt(int64(time.Duration(i)*u.mult), 10)
+			}
+		}
+	}
+	return v
+}
+
+// activeSettings reads the jdk.ActiveSetting events of a recording with the
+// JDK's jfr tool; names that repeat (enabled, per event type) are dropped.
+func activeSettings(t *testing.T, file string) map[string]string {
+	t.Helper()
+	out, err := exec.Command("jfr", "print", "--events", "jdk.ActiveSetting", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("jfr print: %v: %s", err, out)
+	}
+	m := map[string]string{}
+	var name string
+	for line := range strings.Lines(string(out)) {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "name = "); ok {
+			name = strings.Trim(v, `"`)
+		} else if v, ok := strings.CutPrefix(line, "value = "); ok && name != "enabled" {
+			m[name] = strings.Trim(v, `"`)
+		}
+	}
+	return m
 }
