@@ -80,6 +80,7 @@ type jvmReport struct {
 	Profiler   string       `json:"profiler"`
 	Recordings []string     `json:"recordings,omitempty"`
 	Loaded     string       `json:"async_profiler_loaded,omitempty"`
+	Leftovers  []string     `json:"leftover_recordings,omitempty"`
 	Advice     []string     `json:"advice,omitempty"`
 }
 
@@ -123,6 +124,11 @@ func runJVM(ctx context.Context, w io.Writer, pid int, o jvmOptions) error {
 		r.Loaded = lib
 		if st, err := profiler.AsprofStatus(ctx, vm, lib); err == nil {
 			r.Loaded += ": " + st
+		}
+	}
+	if left, err := profiler.Leftovers(vm); err == nil {
+		for _, l := range left {
+			r.Leftovers = append(r.Leftovers, fmt.Sprintf("%s (%d bytes, %s; from the host: %s)", l.Path, l.Size, l.Mod.Format(time.RFC3339), l.Host))
 		}
 	}
 	if f, ok := info.Flags["PreserveFramePointer"]; ok && f.Value != "true" {
@@ -181,6 +187,9 @@ func printJVM(w io.Writer, r jvmReport, allThreads bool) error {
 	}
 	for _, rec := range r.Recordings {
 		fmt.Fprintf(tw, "recording\t%s\n", rec)
+	}
+	for _, l := range r.Leftovers {
+		fmt.Fprintf(tw, "left over\t%s\n", l)
 	}
 	for _, a := range r.Advice {
 		fmt.Fprintf(tw, "advice\t%s\n", a)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -257,6 +258,10 @@ func testKilled(t *testing.T, vm *attach.VM, kind Kind, running func(name, remot
 	t.Logf("profiler stopped by itself %v after lockscope was killed (duration %v + grace %v)", time.Since(started).Round(10*time.Millisecond), duration, grace)
 	host := vm.HostPath(remote)
 	defer os.Remove(host)
+	left, err := Leftovers(vm)
+	if err != nil || !slices.ContainsFunc(left, func(l Leftover) bool { return l.Path == remote && l.Host == host }) {
+		t.Errorf("Leftovers = %+v, %v; want %s among them", left, err, remote)
+	}
 	var counts map[string]int
 	for range 20 { // the JDK may still be writing the file it just closed
 		if _, err := os.Stat(host); err == nil {

@@ -242,3 +242,31 @@ func moveOut(src, dst string) error {
 	os.Remove(src)
 	return nil
 }
+
+// Leftover is a recording a capture left in the JVM's /tmp: its lockscope
+// died before collecting it, or it is still running.
+type Leftover struct {
+	Path string // in the JVM's mount namespace
+	Host string // the same file seen from the host
+	Size int64
+	Mod  time.Time
+}
+
+// Leftovers lists lockscope recordings in the JVM's /tmp, so that an
+// operator can collect or delete what a killed capture left.
+func Leftovers(vm *attach.VM) ([]Leftover, error) {
+	pattern := vm.HostPath(attach.TmpDir + "/lockscope-*.jfr")
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", pattern, err)
+	}
+	var out []Leftover
+	for _, m := range matches {
+		st, err := os.Stat(m)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		out = append(out, Leftover{Path: attach.TmpDir + "/" + filepath.Base(m), Host: m, Size: st.Size(), Mod: st.ModTime()})
+	}
+	return out, nil
+}
