@@ -1,0 +1,606 @@
+package merge
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/clock"
+	"github.com/lockscope/lockscope/internal/jfr"
+	"github.com/lockscope/lockscope/internal/latency"
+	"github.com/lockscope/lockscope/internal/pprofbuild"
+)
+
+// Sample types of every merged profile, in this order; all nanoseconds.
+const (
+	TypeWall   = "wall"
+	TypeLock   = "lock"
+	TypeOffCPU = "offcpu"
+	TypeCPU    = "cpu"
+)
+
+const (
+	iWall = iota
+	iLock
+	iOffCPU
+	iCPU
+	nTypes
+)
+
+// Window label values.
+const (
+	Slow     = "slow"
+	Baseline = "baseline"
+)
+
+// Options tune a merge.
+type Options struct {
+	// Windows are the SLO-breach windows in CLOCK_MONOTONIC; nil or
+	// empty puts everything in the baseline.
+	Windows *latency.WindowSet
+	// Clock converts the wall-clock times of JDK Flight Recorder chunks
+	// to CLOCK_MONOTONIC (async-profiler's are monotonic already).
+	Clock clock.Mapping
+	// ContextBound is how far from an off-CPU interval the nearest sample
+	// of its thread may be to lend it its Java context (default: twice the
+	// wall interval).
+	ContextBound time.Duration
+}
+
+// Validate reports options that cannot merge.
+func (o *Options) Validate() error {
+	if o.Windows != nil && len(o.Windows.Windows) > 0 && o.Windows.Clock != latency.Monotonic {
+		return fmt.Errorf("merge: windows are in %s time, want monotonic (convert them with the bundle's clock)", o.Windows.Clock)
+	}
+	if o.ContextBound < 0 {
+		return fmt.Errorf("merge: negative context bound %v", o.ContextBound)
+	}
+	return nil
+}
+
+// Input is what to merge.
+type Input struct {
+	// Recording is the path of a JFR recording; empty when none was made.
+	Recording string
+	// OffCPU streams the symbolized off-CPU intervals (a bundle's
+	// offcpu.jsonl); nil when none were collected.
+	OffCPU io.Reader
+}
+
+// Stats counts what the merge saw, and how often each attribution fallback
+// was used, so that the user can judge the result.
+type Stats struct {
+	Chunks          int   `json:"chunks"`
+	WallSamples     int64 `json:"wall_samples"`
+	CPUSamples      int64 `json:"cpu_samples"`
+	LockEvents      int64 `json:"lock_events"`
+	ContextEvents   int64 `json:"context_events"`
+	OffCPUIntervals int64 `json:"offcpu_intervals"`
+	// WallWithKernel counts wall samples that fell inside an off-CPU
+	// interval of their thread and got its kernel frames.
+	WallWithKernel int64 `json:"wall_with_kernel"`
+	// Java context of off-CPU intervals, by how it was found.
+	ContextWall    int64 `json:"context_wall_sample"`
+	ContextOverlap int64 `json:"context_overlapping_event"`
+	ContextNearest int64 `json:"context_nearest_sample"`
+	ContextNone    int64 `json:"context_none"`
+	// NoThread counts JFR events without an OS thread id; NoClock JDK
+	// events skipped because no clock mapping was given.
+	NoThread int64 `json:"no_thread"`
+	NoClock  int64 `json:"no_clock"`
+	// SlowWindows and SlowTime describe the windows used.
+	SlowWindows int           `json:"slow_windows"`
+	SlowTime    time.Duration `json:"slow_time_ns"`
+}
+
+// Result is the merged profiles: All carries every sample with a "window"
+// label (slow or baseline); Slow and Baseline hold the two halves.
+type Result struct {
+	All, Slow, Baseline *profile.Profile
+	Stats               Stats
+}
+
+// Merge joins a recording and off-CPU intervals into profiles split by the
+// SLO-breach windows.
+func Merge(in Input, opt Options) (*Result, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	m := &merger{opt: opt, threads: map[uint32]*thread{}}
+	m.b = pprofbuild.New([2]string{TypeWall, "nanoseconds"}, [2]string{TypeLock, "nanoseconds"},
+		[2]string{TypeOffCPU, "nanoseconds"}, [2]string{TypeCPU, "nanoseconds"})
+	m.b.SetDefaultSampleType(TypeWall)
+	if opt.Windows != nil {
+		m.stats.SlowWindows = len(opt.Windows.Windows)
+		m.stats.SlowTime = opt.Windows.Total()
+	}
+	if in.OffCPU != nil {
+		if err := m.readOffCPU(in.OffCPU); err != nil {
+			return nil, err
+		}
+	}
+	if in.Recording != "" {
+		if err := m.readRecording(in.Recording); err != nil {
+			return nil, err
+		}
+	}
+	m.emitOffCPU()
+	all, err := m.b.Profile()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{All: all, Stats: m.stats}
+	res.Slow, err = byWindow(all, Slow)
+	if err != nil {
+		return nil, err
+	}
+	res.Baseline, err = byWindow(all, Baseline)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// byWindow copies the samples of one window label.
+func byWindow(all *profile.Profile, w string) (*profile.Profile, error) {
+	p := all.Copy()
+	p.Sample = slices.DeleteFunc(p.Sample, func(s *profile.Sample) bool { return s.Label["window"][0] != w })
+	p = p.Compact()
+	if err := p.CheckValid(); err != nil {
+		return nil, fmt.Errorf("building %s profile: %w", w, err)
+	}
+	return p, nil
+}
+
+// thread is what the merge knows of one OS thread.
+type thread struct {
+	name string
+	ivs  []*interval // off-CPU intervals, sorted by start
+	// samples of the thread (time, Java stack), for the nearest-sample
+	// fallback; kept only for threads with off-CPU intervals.
+	samples []timedStack
+}
+
+type timedStack struct {
+	t    int64
+	locs []*profile.Location
+}
+
+type ctxKind uint8
+
+const (
+	ctxNone ctxKind = iota
+	ctxNearest
+	ctxOverlap
+	ctxWall
+)
+
+type interval struct {
+	start, end int64
+	state      string
+	kernel     []*profile.Location
+	ctx        []*profile.Location
+	ctxKind    ctxKind
+}
+
+type merger struct {
+	opt     Options
+	b       *pprofbuild.Builder
+	threads map[uint32]*thread
+	stats   Stats
+	locs    []*profile.Location // reused stack buffer
+	maxWall int64               // the largest wall interval seen
+	// sampling of the previous chunk, for chunks that repeat no settings
+	sampling *sampling
+}
+
+func (m *merger) readOffCPU(r io.Reader) error {
+	kernel := map[string][]*profile.Location{}
+	var key strings.Builder
+	err := bundle.ReadOffCPU(r, func(iv *bundle.Interval) error {
+		m.stats.OffCPUIntervals++
+		th := m.thread(iv.TID, iv.Thread)
+		// Intervals with the same kernel stack share one location slice.
+		key.Reset()
+		for _, f := range iv.Kernel {
+			key.WriteString(f.Name)
+			key.WriteByte(',')
+		}
+		locs, ok := kernel[key.String()]
+		if !ok {
+			for _, f := range iv.Kernel {
+				switch f.Kind {
+				case bundle.KindKernel:
+					locs = append(locs, m.b.Kernel(f.Name))
+				default:
+					locs = append(locs, m.b.Native(f.Name, f.Module))
+				}
+			}
+			if len(iv.Kernel) == 0 {
+				locs = []*profile.Location{m.b.Synthetic("[no kernel stack]")}
+			}
+			kernel[key.String()] = locs
+		}
+		th.ivs = append(th.ivs, &interval{start: int64(iv.Start), end: int64(iv.End), state: iv.State.String(), kernel: locs})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	for _, th := range m.threads {
+		sort.Slice(th.ivs, func(i, j int) bool { return th.ivs[i].start < th.ivs[j].start })
+	}
+	return nil
+}
+
+func (m *merger) thread(tid uint32, name string) *thread {
+	th := m.threads[tid]
+	if th == nil {
+		th = &thread{}
+		m.threads[tid] = th
+	}
+	if th.name == "" {
+		th.name = name
+	}
+	return th
+}
+
+// containing returns the interval of th that contains t, or nil.
+func (th *thread) containing(t int64) *interval {
+	i := sort.Search(len(th.ivs), func(i int) bool { return th.ivs[i].start > t })
+	if i > 0 && t < th.ivs[i-1].end {
+		return th.ivs[i-1]
+	}
+	return nil
+}
+
+// overlapping calls fn for each interval of th that overlaps [s, e).
+func (th *thread) overlapping(s, e int64, fn func(*interval)) {
+	// Intervals of one thread do not overlap each other, so ends are
+	// sorted too.
+	i := sort.Search(len(th.ivs), func(i int) bool { return th.ivs[i].end > s })
+	for ; i < len(th.ivs) && th.ivs[i].start < e; i++ {
+		fn(th.ivs[i])
+	}
+}
+
+func (m *merger) slow(t int64) bool {
+	return m.opt.Windows != nil && m.opt.Windows.Contains(t)
+}
+
+func (m *merger) slowPart(s, e int64) int64 {
+	if m.opt.Windows == nil || e <= s {
+		return 0
+	}
+	return int64(m.opt.Windows.Overlap(s, e))
+}
+
+func (m *merger) readRecording(path string) error {
+	r, err := jfr.Open(path)
+	if err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	defer r.Close()
+	for {
+		c, err := r.NextChunk()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			// A truncated recording still yields its complete chunks; the
+			// caller decides whether a partial result is acceptable.
+			return fmt.Errorf("merge: %w", err)
+		}
+		m.stats.Chunks++
+		if err := m.chunk(c); err != nil {
+			return err
+		}
+		m.b.ResetChunk()
+	}
+}
+
+// mono returns an event's CLOCK_MONOTONIC time.
+func (m *merger) mono(c *jfr.Chunk, ticks int64) (int64, bool) {
+	if t, ok := c.MonotonicNanos(ticks); ok {
+		return t, true
+	}
+	if m.opt.Clock.Validate() != nil {
+		return 0, false
+	}
+	return m.opt.Clock.ToMonotonic(c.EpochNanos(ticks)), true
+}
+
+// contextEvents are the events with a duration and a stack whose stack is
+// a thread's Java context while they last.
+var contextEvents = map[string]bool{
+	"jdk.JavaMonitorEnter": true, "jdk.ThreadPark": true, "jdk.JavaMonitorWait": true,
+	"jdk.ThreadSleep": true, "jdk.FileRead": true, "jdk.FileWrite": true, "jdk.FileForce": true,
+	"jdk.SocketRead": true, "jdk.SocketWrite": true, "profiler.NativeLock": true,
+}
+
+func (m *merger) chunk(c *jfr.Chunk) error {
+	smp := readSampling(c, m.sampling)
+	m.sampling = &smp
+	m.maxWall = max(m.maxWall, smp.wall)
+	for c.Next() {
+		ev := c.Event()
+		name := ev.Type.Name
+		switch {
+		case name == "profiler.WallClockSample":
+			s, _ := ev.WallClockSample()
+			m.wall(c, s.Base, s.State, max(s.Samples, 1), s.TimeSpan, smp.wall)
+		case name == "jdk.ExecutionSample":
+			s, _ := ev.ExecutionSample()
+			if smp.execIsWall {
+				m.wall(c, s.Base, s.State, 1, 0, smp.wall)
+			} else {
+				m.cpu(c, s.Base, smp.cpu)
+				if c.Producer == jfr.ProducerJDK {
+					// The JDK has no wall sampler: its execution and native
+					// method samples together are its view of wall time.
+					m.wall(c, s.Base, "STATE_RUNNABLE", 1, 0, smp.cpu)
+				}
+			}
+		case name == "jdk.NativeMethodSample":
+			s, _ := ev.ExecutionSample()
+			m.wall(c, s.Base, "STATE_NATIVE", 1, 0, smp.native)
+		case contextEvents[name]:
+			m.context(c, ev, name)
+		}
+	}
+	if err := c.Err(); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	return nil
+}
+
+// stack builds the stitched stack: kernel frames (if any), Java frames,
+// the thread's pool at the root. The result is valid until the next call.
+func (m *merger) stack(kernel []*profile.Location, java []*profile.Location, leaf *profile.Location, pool string) []*profile.Location {
+	m.locs = append(m.locs[:0], kernel...)
+	if leaf != nil {
+		m.locs = append(m.locs, leaf)
+	}
+	m.locs = append(m.locs, java...)
+	m.locs = append(m.locs, m.b.Synthetic("["+pool+"]"))
+	return m.locs
+}
+
+func (m *merger) labels(th *thread, tid uint32, name, state, window string) pprofbuild.Labels {
+	if name == "" {
+		name = th.name
+	}
+	return pprofbuild.Labels{
+		Str: map[string]string{"thread": name, "thread_pool": pprofbuild.ThreadPool(name), "state": state, "window": window},
+		Num: map[string]int64{"tid": int64(tid)},
+	}
+}
+
+func threadOf(b jfr.Base) (uint32, string, bool) {
+	if b.Thread == nil || b.Thread.OSThreadID <= 0 {
+		return 0, "", false
+	}
+	return uint32(b.Thread.OSThreadID), b.Thread.Name(), true
+}
+
+func jfrState(s string) string {
+	return strings.ToLower(strings.TrimPrefix(s, "STATE_"))
+}
+
+func (m *merger) wall(c *jfr.Chunk, b jfr.Base, state string, n, span, weight int64) {
+	tid, name, ok := threadOf(b)
+	if !ok {
+		m.stats.NoThread++
+		return
+	}
+	start, ok := m.mono(c, b.StartTicks)
+	if !ok {
+		m.stats.NoClock++
+		return
+	}
+	m.stats.WallSamples += n
+	th := m.thread(tid, name)
+	java := m.b.JavaStack(nil, b.Stack)
+	if len(th.ivs) > 0 {
+		th.samples = append(th.samples, timedStack{t: start, locs: java})
+	}
+	// A batched sample: n samples evenly spaced over [start, start+span].
+	for i := int64(0); i < n; i++ {
+		t := start
+		if n > 1 {
+			t += span * i / (n - 1)
+		}
+		var kernel []*profile.Location
+		st := jfrState(state)
+		if iv := th.containing(t); iv != nil {
+			kernel, st = iv.kernel, iv.state
+			m.stats.WallWithKernel++
+			if iv.ctxKind < ctxWall {
+				iv.ctx, iv.ctxKind = java, ctxWall
+			}
+		}
+		w := Baseline
+		if m.slow(t) {
+			w = Slow
+		}
+		var v [nTypes]int64
+		v[iWall] = weight
+		m.b.Add(m.stack(kernel, java, nil, pprofbuild.ThreadPool(th.name)), v[:], m.labels(th, tid, name, st, w))
+	}
+}
+
+func (m *merger) cpu(c *jfr.Chunk, b jfr.Base, weight int64) {
+	tid, name, ok := threadOf(b)
+	if !ok {
+		m.stats.NoThread++
+		return
+	}
+	t, ok := m.mono(c, b.StartTicks)
+	if !ok {
+		m.stats.NoClock++
+		return
+	}
+	m.stats.CPUSamples++
+	th := m.thread(tid, name)
+	java := m.b.JavaStack(nil, b.Stack)
+	if len(th.ivs) > 0 {
+		th.samples = append(th.samples, timedStack{t: t, locs: java})
+	}
+	w := Baseline
+	if m.slow(t) {
+		w = Slow
+	}
+	var v [nTypes]int64
+	v[iCPU] = weight
+	m.b.Add(m.stack(nil, java, nil, pprofbuild.ThreadPool(th.name)), v[:], m.labels(th, tid, name, "running", w))
+}
+
+// context handles an event with a duration: a lock wait (weighed in the
+// lock profile) or another wait that lends its stack to the off-CPU
+// intervals it overlaps.
+func (m *merger) context(c *jfr.Chunk, ev *jfr.Event, name string) {
+	b := ev.Base()
+	tid, tname, ok := threadOf(b)
+	if !ok {
+		m.stats.NoThread++
+		return
+	}
+	s, ok := m.mono(c, b.StartTicks)
+	if !ok {
+		m.stats.NoClock++
+		return
+	}
+	e := s + b.Duration
+	th := m.thread(tid, tname)
+	java := m.b.JavaStack(nil, b.Stack)
+	m.stats.ContextEvents++
+	th.overlapping(s, e, func(iv *interval) {
+		if iv.ctxKind < ctxOverlap {
+			iv.ctx, iv.ctxKind = java, ctxOverlap
+		}
+	})
+	var class *jfr.Class
+	switch name {
+	case "jdk.JavaMonitorEnter":
+		if me, ok := ev.MonitorEnter(); ok {
+			class = me.MonitorClass
+		}
+	case "jdk.ThreadPark":
+		if p, ok := ev.ThreadPark(); ok {
+			class = p.ParkedClass
+		}
+	default:
+		return
+	}
+	m.stats.LockEvents++
+	leaf := m.b.Synthetic("[lock]")
+	if class != nil {
+		leaf = m.b.Synthetic("[lock " + class.Name + "]")
+	}
+	slow := m.slowPart(s, e)
+	pool := pprofbuild.ThreadPool(th.name)
+	state := "blocked"
+	if name == "jdk.ThreadPark" {
+		state = "parked"
+	}
+	for _, part := range []struct {
+		w string
+		v int64
+	}{{Slow, slow}, {Baseline, b.Duration - slow}} {
+		if part.v <= 0 {
+			continue
+		}
+		var v [nTypes]int64
+		v[iLock] = part.v
+		m.b.Add(m.stack(nil, java, leaf, pool), v[:], m.labels(th, tid, tname, state, part.w))
+	}
+}
+
+// emitOffCPU weighs every off-CPU interval by its time inside and outside
+// the windows, under its Java context.
+func (m *merger) emitOffCPU() {
+	bound := int64(m.opt.ContextBound)
+	if bound == 0 {
+		bound = 2 * m.maxWall
+	}
+	noCtx := m.b.Synthetic("[no Java context]")
+	tids := make([]uint32, 0, len(m.threads))
+	for tid := range m.threads {
+		tids = append(tids, tid)
+	}
+	slices.Sort(tids) // deterministic sample order
+	for _, tid := range tids {
+		th := m.threads[tid]
+		slices.SortFunc(th.samples, func(a, b timedStack) int { return cmpInt(a.t, b.t) })
+		for _, iv := range th.ivs {
+			if iv.ctxKind == ctxNone && len(th.samples) > 0 && bound > 0 {
+				if ts, ok := nearest(th.samples, iv.start, iv.end, bound); ok {
+					iv.ctx, iv.ctxKind = ts.locs, ctxNearest
+				}
+			}
+			var leaf *profile.Location
+			switch iv.ctxKind {
+			case ctxWall:
+				m.stats.ContextWall++
+			case ctxOverlap:
+				m.stats.ContextOverlap++
+			case ctxNearest:
+				m.stats.ContextNearest++
+			default:
+				m.stats.ContextNone++
+				leaf = noCtx
+			}
+			slow := m.slowPart(iv.start, iv.end)
+			for _, part := range []struct {
+				w string
+				v int64
+			}{{Slow, slow}, {Baseline, iv.end - iv.start - slow}} {
+				if part.v <= 0 {
+					continue
+				}
+				var v [nTypes]int64
+				v[iOffCPU] = part.v
+				// Kernel frames, then the Java context ("[no Java context]"
+				// when there is none), then the pool.
+				m.b.Add(m.stack(iv.kernel, iv.ctx, leaf, pprofbuild.ThreadPool(th.name)), v[:], m.labels(th, tid, "", iv.state, part.w))
+			}
+		}
+	}
+}
+
+// nearest returns the sample closest to [s, e) within bound.
+func nearest(samples []timedStack, s, e, bound int64) (timedStack, bool) {
+	i := sort.Search(len(samples), func(i int) bool { return samples[i].t >= s })
+	best, bestD := timedStack{}, int64(-1)
+	if i > 0 {
+		if d := s - samples[i-1].t; d <= bound {
+			best, bestD = samples[i-1], d
+		}
+	}
+	if i < len(samples) {
+		d := samples[i].t - e
+		if samples[i].t < e {
+			d = 0
+		}
+		if d <= bound && (bestD < 0 || d < bestD) {
+			best, bestD = samples[i], d
+		}
+	}
+	return best, bestD >= 0
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
