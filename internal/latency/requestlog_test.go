@@ -15,8 +15,8 @@ import (
 // the older RequestHeader(...) text, as published in Kafka's KIP-673 page
 // and Confluent's security documentation, with log4j's "[%d] %p %m (%c)".
 const (
-	jsonLine = `[2025-01-02 10:00:00,123] DEBUG Completed request:{"isForwarded":false,"requestHeader":{"requestApiKey":0,"requestApiVersion":9,"correlationId":283,"clientId":"cagri-producer","requestApiKeyName":"PRODUCE"},"request":{"transactionalId":null,"acks":-1,"timeoutMs":3000,"topicData":[{"name":"orders","partitionData":[{"index":8,"recordsSizeInBytes":115}]}]},"response":{"responses":[{"name":"orders","partitionResponses":[{"index":8,"errorCode":0,"baseOffset":72}]}],"throttleTimeMs":0},"connection":"172.80.0.11:9092-172.80.0.43:52486-0-4","totalTimeMs":74.67,"requestQueueTimeMs":0.118,"localTimeMs":72.304,"remoteTimeMs":2.109,"throttleTimeMs":0,"responseQueueTimeMs":0.031,"sendTimeMs":0.106,"securityProtocol":"PLAINTEXT","principal":"User:ANONYMOUS","listener":"PLAINTEXT","clientInformation":{"softwareName":"apache-kafka-java","softwareVersion":"3.7.0"}} (kafka.request.logger)`
-	textLine = `[2019-06-01 12:00:00,500] DEBUG Completed request:RequestHeader(apiKey=PRODUCE, apiVersion=8, clientId=producer-1, correlationId=6) -- {acks=1,timeout=30000,partitionSizes=[customer-orders-0=15514,customer-orders-3=20]},response:{responses=[{topic=customer-orders,partition_responses=[{partition=0,error_code=0,base_offset=13}]}],throttle_time_ms=0} from connection 127.0.0.1:9094-127.0.0.1:61040-0;totalTime:2.42,requestQueueTime:0.112,localTime:2.15,remoteTime:0.0,throttleTime:0,responseQueueTime:0.04,sendTime:0.118,securityProtocol:PLAINTEXT,principal:User:ANONYMOUS,listener:PLAINTEXT,clientInformation:ClientInformation(softwareName=apache-kafka-java, softwareVersion=2.5.0) (kafka.request.logger)`
+	jsonLine    = `[2025-01-02 10:00:00,123] DEBUG Completed request:{"isForwarded":false,"requestHeader":{"requestApiKey":0,"requestApiVersion":9,"correlationId":283,"clientId":"cagri-producer","requestApiKeyName":"PRODUCE"},"request":{"transactionalId":null,"acks":-1,"timeoutMs":3000,"topicData":[{"name":"orders","partitionData":[{"index":8,"recordsSizeInBytes":115}]}]},"response":{"responses":[{"name":"orders","partitionResponses":[{"index":8,"errorCode":0,"baseOffset":72}]}],"throttleTimeMs":0},"connection":"172.80.0.11:9092-172.80.0.43:52486-0-4","totalTimeMs":74.67,"requestQueueTimeMs":0.118,"localTimeMs":72.304,"remoteTimeMs":2.109,"throttleTimeMs":0,"responseQueueTimeMs":0.031,"sendTimeMs":0.106,"securityProtocol":"PLAINTEXT","principal":"User:ANONYMOUS","listener":"PLAINTEXT","clientInformation":{"softwareName":"apache-kafka-java","softwareVersion":"3.7.0"}} (kafka.request.logger)`
+	textLine    = `[2019-06-01 12:00:00,500] DEBUG Completed request:RequestHeader(apiKey=PRODUCE, apiVersion=8, clientId=producer-1, correlationId=6) -- {acks=1,timeout=30000,partitionSizes=[customer-orders-0=15514,customer-orders-3=20]},response:{responses=[{topic=customer-orders,partition_responses=[{partition=0,error_code=0,base_offset=13}]}],throttle_time_ms=0} from connection 127.0.0.1:9094-127.0.0.1:61040-0;totalTime:2.42,requestQueueTime:0.112,localTime:2.15,remoteTime:0.0,throttleTime:0,responseQueueTime:0.04,sendTime:0.118,securityProtocol:PLAINTEXT,principal:User:ANONYMOUS,listener:PLAINTEXT,clientInformation:ClientInformation(softwareName=apache-kafka-java, softwareVersion=2.5.0) (kafka.request.logger)`
 	listOffsets = `[2020-09-09 18:37:12,886] DEBUG Completed request:RequestHeader(apiKey=LIST_OFFSETS, apiVersion=5, clientId=consumer-group-1, correlationId=8799) -- {replicaId=-1,isolationLevel=0},response={throttleTimeMs=0} from connection 127.0.0.1:62610-127.0.0.1:62622-3;totalTime:0.085,requestQueueTime:0.013,localTime:0.033,remoteTime:0.011,throttleTime:0,responseQueueTime:0.011,sendTime:0.015,sendIoTime:0.01,securityProtocol:PLAINTEXT,principal:User:ANONYMOUS,listener:PLAINTEXT (kafka.request.logger)`
 )
 
@@ -42,17 +42,17 @@ func TestRequestLogForms(t *testing.T) {
 	want := []*Request{{
 		Client: netip.MustParseAddrPort("172.80.0.43:52486"), Server: netip.MustParseAddrPort("172.80.0.11:9092"),
 		CorrelationID: 283, APIKey: 0, APIVersion: 9, ClientID: "cagri-producer", Acks: -1,
-		Partitions:  []Partition{{Topic: "orders", Partition: 8, Records: -1, Bytes: 115}},
-		RequestEnd:  t1 - 74_670_000, ResponseEnd: t1,
-		Wire:        74670 * time.Microsecond, Service: 74670 * time.Microsecond, Status: Answered,
-		Breakdown:   &Breakdown{RequestQueue: 118 * time.Microsecond, Local: 72304 * time.Microsecond, Remote: 2109 * time.Microsecond, ResponseQueue: 31 * time.Microsecond, Send: 106 * time.Microsecond},
+		Partitions: []Partition{{Topic: "orders", Partition: 8, Records: -1, Bytes: 115}},
+		RequestEnd: t1 - 74_670_000, ResponseEnd: t1,
+		Wire: 74670 * time.Microsecond, Service: 74670 * time.Microsecond, Status: Answered,
+		Breakdown: &Breakdown{RequestQueue: 118 * time.Microsecond, Local: 72304 * time.Microsecond, Remote: 2109 * time.Microsecond, ResponseQueue: 31 * time.Microsecond, Send: 106 * time.Microsecond},
 	}, {
 		Client: netip.MustParseAddrPort("127.0.0.1:61040"), Server: netip.MustParseAddrPort("127.0.0.1:9094"),
 		CorrelationID: 6, APIKey: 0, APIVersion: 8, ClientID: "producer-1", Acks: 1,
-		Partitions:  []Partition{{Topic: "customer-orders", Partition: 0, Records: -1, Bytes: 15514}, {Topic: "customer-orders", Partition: 3, Records: -1, Bytes: 20}},
-		RequestEnd:  t2 - 2_420_000, ResponseEnd: t2,
-		Wire:        2420 * time.Microsecond, Service: 2420 * time.Microsecond, Status: Answered,
-		Breakdown:   &Breakdown{RequestQueue: 112 * time.Microsecond, Local: 2150 * time.Microsecond, ResponseQueue: 40 * time.Microsecond, Send: 118 * time.Microsecond},
+		Partitions: []Partition{{Topic: "customer-orders", Partition: 0, Records: -1, Bytes: 15514}, {Topic: "customer-orders", Partition: 3, Records: -1, Bytes: 20}},
+		RequestEnd: t2 - 2_420_000, ResponseEnd: t2,
+		Wire: 2420 * time.Microsecond, Service: 2420 * time.Microsecond, Status: Answered,
+		Breakdown: &Breakdown{RequestQueue: 112 * time.Microsecond, Local: 2150 * time.Microsecond, ResponseQueue: 40 * time.Microsecond, Send: 118 * time.Microsecond},
 	}}
 	if diff := cmp.Diff(want, got[:2], cmpopts.EquateComparable(netip.AddrPort{})); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -70,8 +70,8 @@ func TestRequestLogForms(t *testing.T) {
 
 func TestRequestLogErrors(t *testing.T) {
 	for _, line := range []string{
-		`DEBUG Completed request:{"requestHeader":{"requestApiKey":0},"totalTimeMs":1}`,                              // no time stamp
-		`[2025-01-02 10:00:00,123] DEBUG Completed request:{"requestHeader":{"requestApiKey":0}}`,                   // no total
+		`DEBUG Completed request:{"requestHeader":{"requestApiKey":0},"totalTimeMs":1}`,           // no time stamp
+		`[2025-01-02 10:00:00,123] DEBUG Completed request:{"requestHeader":{"requestApiKey":0}}`, // no total
 		`[2025-01-02 10:00:00,123] DEBUG Completed request:RequestHeader(apiKey=NOPE, apiVersion=1, clientId=a, correlationId=1) -- {} from connection a-b-0;totalTime:1`,
 		`[2025-01-02 10:00:00,123] DEBUG Completed request:RequestHeader(apiKey=PRODUCE, apiVersion=1, clientId=a, correlationId=1) -- {}`,
 	} {

@@ -179,7 +179,9 @@ func (s *Sniffer) Packet(link layers.LinkType, data []byte, t int64) {
 		f = nil
 	}
 	if f == nil {
-		if seg.flags&flagRST != 0 {
+		// Only a SYN or data starts following a connection: the last ACK
+		// after both FINs, or a RST, belongs to one that just ended.
+		if seg.flags&flagSYN == 0 && len(seg.payload) == 0 {
 			return
 		}
 		f = &flow{conn: s.parser.NewConn(key.client, key.server, s.emit)}
