@@ -46,9 +46,14 @@ func (s *Session) startAsprof(ctx context.Context, in *Install) error {
 }
 
 // stopAsprof stops async-profiler, which finishes the recording. If its
-// timeout stopped it already, it says the profiler is not active and the
-// finished file is there.
+// timeout stopped it already, its status says so and the finished file is
+// there (a stop with JFR output would succeed silently either way).
 func (s *Session) stopAsprof(ctx context.Context) (bySelf bool, err error) {
+	if st, err := AsprofStatus(ctx, s.vm, s.lib); err == nil && strings.Contains(st, "not active") {
+		if _, serr := os.Stat(s.vm.HostPath(s.remote)); serr == nil {
+			return true, nil
+		}
+	}
 	_, err = s.vm.Load(ctx, s.lib, true, asprofStop(s.remote, s.log))
 	msg := s.readLog()
 	if err != nil {

@@ -78,6 +78,10 @@ func TestAsyncProfiler(t *testing.T) {
 		}
 	})
 
+	t.Run("stopped by itself", func(t *testing.T) {
+		testStoppedBySelf(t, vm, AsyncProfiler)
+	})
+
 	t.Run("killed", func(t *testing.T) {
 		testKilled(t, vm, AsyncProfiler, func(_, _, lib string) bool {
 			st, err := AsprofStatus(timeout(t), vm, lib)

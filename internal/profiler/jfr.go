@@ -34,6 +34,9 @@ func (s *Session) startJFR(ctx context.Context) error {
 		return fmt.Errorf("starting the JDK Flight Recorder: %w", err)
 	}
 	if !strings.Contains(out, "Started recording") {
+		// Whatever it did, nothing may keep running without an owner.
+		s.stopJFR(ctx)
+		os.Remove(s.vm.HostPath(s.remote))
 		return fmt.Errorf("starting the JDK Flight Recorder: the JVM answered %q", strings.TrimSpace(out))
 	}
 	return nil
@@ -43,14 +46,22 @@ func (s *Session) startJFR(ctx context.Context) error {
 // reached its duration has stopped, written its file and is gone: then
 // JFR.stop finds no such recording, and the file tells.
 func (s *Session) stopJFR(ctx context.Context) (bySelf bool, err error) {
-	_, err = s.vm.Jcmd(ctx, jfrStop(s.Name(), s.remote))
+	out, err := s.vm.Jcmd(ctx, jfrStop(s.Name(), s.remote))
 	var ce *attach.CommandError
-	if errors.As(err, &ce) && strings.Contains(ce.Output, "No recording") {
-		if _, serr := os.Stat(s.vm.HostPath(s.remote)); serr == nil {
-			return true, nil
-		}
+	if errors.As(err, &ce) {
+		out = ce.Output
 	}
-	if err != nil {
+	// JDK 17 answers "Could not stop recording", older ones "No recording
+	// with name", for a recording that is gone.
+	if err != nil || !strings.Contains(out, "Stopped recording") {
+		if strings.Contains(out, "Could not") || strings.Contains(out, "No recording") {
+			if _, serr := os.Stat(s.vm.HostPath(s.remote)); serr == nil {
+				return true, nil
+			}
+		}
+		if err == nil {
+			err = fmt.Errorf("the JVM answered %q", strings.TrimSpace(out))
+		}
 		return false, fmt.Errorf("stopping the JDK Flight Recorder: %w", err)
 	}
 	return false, nil

@@ -211,9 +211,35 @@ func TestJFR(t *testing.T) {
 		}
 	})
 
+	t.Run("stopped by itself", func(t *testing.T) {
+		testStoppedBySelf(t, vm, JFR)
+	})
+
 	t.Run("killed", func(t *testing.T) {
 		testKilled(t, vm, JFR, func(name, remote, _ string) bool { return runningRecording(t, vm, name) })
 	})
+}
+
+// testStoppedBySelf lets a capture outlive its duration and grace: the
+// profiler stops by itself, and Stop still collects a complete recording.
+func testStoppedBySelf(t *testing.T, vm *attach.VM, kind Kind) {
+	s, err := Start(timeout(t), vm, testOptions(kind, time.Second, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	dst := filepath.Join(t.TempDir(), "rec.jfr")
+	r, err := s.Stop(timeout(t), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.StoppedBySelf {
+		t.Error("StoppedBySelf = false after duration and grace passed")
+	}
+	wantEvents(t, jfrSummary(t, dst), "jdk.JavaMonitorEnter")
+	if r.Perfmap != "" {
+		os.Remove(r.Perfmap)
+	}
 }
 
 // testKilled starts a capture from a child process, kills it with SIGKILL
