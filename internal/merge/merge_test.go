@@ -353,6 +353,22 @@ func TestFixtureWithItsLatencyWindows(t *testing.T) {
 	if idleSlow >= idleBase {
 		t.Errorf("idle polling's share: slow %.3f, baseline %.3f; want less idling while requests are slow", idleSlow, idleBase)
 	}
+
+	sum := Summarize(res, Options{Windows: mono}, 5)
+	var text bytes.Buffer
+	if err := sum.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary:\n%s", text.String())
+	if len(sum.LockHotSpots) == 0 || !strings.HasSuffix(sum.LockHotSpots[0].Frame, "UnifiedLog.append") || sum.LockHotSpots[0].Class != "java.lang.Object" {
+		t.Errorf("first lock hot spot %+v, want UnifiedLog.append on java.lang.Object", sum.LockHotSpots)
+	}
+	if len(sum.TopFrames) == 0 || !slices.ContainsFunc(sum.TopFrames[:min(3, len(sum.TopFrames))], func(f FrameShare) bool { return strings.HasSuffix(f.Frame, "UnifiedLog.append") }) {
+		t.Errorf("UnifiedLog.append not among the 3 frames that grew most: %+v", sum.TopFrames)
+	}
+	if sum.Windows.Count != len(mono.Windows) || !strings.Contains(text.String(), "UnifiedLog.append on java.lang.Object") {
+		t.Errorf("summary text:\n%s", text.String())
+	}
 }
 
 // TestJDKRecordingNeedsClock: JDK Flight Recorder chunks count ticks from

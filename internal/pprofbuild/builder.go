@@ -97,6 +97,30 @@ func (b *Builder) Native(symbol, module string) *profile.Location {
 	return b.Location(b.Function(symbol, module+"`"+symbol, module), 0)
 }
 
+// Kind tells what a function of a profile built here is.
+type Kind uint8
+
+// Function kinds.
+const (
+	KindJava Kind = iota
+	KindNative
+	KindKernel
+	KindSynthetic
+)
+
+// KindOf classifies a function by the naming convention of this package.
+func KindOf(fn *profile.Function) Kind {
+	switch {
+	case fn.Filename == "[kernel]":
+		return KindKernel
+	case strings.HasPrefix(fn.Name, "["):
+		return KindSynthetic
+	case strings.Contains(fn.SystemName, "`"):
+		return KindNative
+	}
+	return KindJava
+}
+
 // JavaFrame returns the location of a JFR frame: Java methods as
 // "pkg.Class.method" at their line; native, C++ and kernel frames recorded
 // by async-profiler by their bare symbol (kernel ones suffixed "_[k]").
@@ -105,6 +129,25 @@ func (b *Builder) JavaFrame(f *jfr.Frame) *profile.Location {
 	if l := b.javaLoc[k]; l != nil {
 		return l
 	}
+	if m := f.Method; m != nil {
+		switch f.Type {
+		case "Kernel":
+			l := b.Kernel(m.Name)
+			b.javaLoc[k] = l
+			return l
+		case "Native", "C++":
+			// async-profiler records native symbols with their library as
+			// the class (and a dummy descriptor): the bare symbol, as its
+			// own converter shows them, the library as the file.
+			module := ""
+			if m.Class != nil {
+				module = m.Class.Name
+			}
+			l := b.Native(m.Name, module)
+			b.javaLoc[k] = l
+			return l
+		}
+	}
 	name, sys, file := "[unknown]", "[unknown]", ""
 	if m := f.Method; m != nil {
 		name = m.FullName()
@@ -112,15 +155,6 @@ func (b *Builder) JavaFrame(f *jfr.Frame) *profile.Location {
 		if m.Class != nil {
 			file = m.Class.Name
 		}
-		// Native symbols carry their library as class and no descriptor.
-		if m.Descriptor == "" && (f.Type == "Native" || f.Type == "C++" || f.Type == "Kernel") {
-			name = m.Name
-		}
-	}
-	if f.Type == "Kernel" {
-		name += "_[k]"
-		sys = name
-		file = "[kernel]"
 	}
 	l := b.Location(b.Function(name, sys, file), int64(f.Line))
 	b.javaLoc[k] = l

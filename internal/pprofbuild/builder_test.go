@@ -105,8 +105,15 @@ func TestJavaFramesFromRecording(t *testing.T) {
 	if !kinds["Kernel"] || !kinds["Native"] {
 		t.Fatalf("fixture lacks kernel or native frames: %v", kinds)
 	}
-	var kernel, java int
+	var kernel, java, native int
 	for _, fn := range p.Function {
+		if KindOf(fn) == KindNative {
+			native++
+			// The bare symbol, not "libc.so.6.symbol".
+			if strings.HasPrefix(fn.Name, "lib") && strings.Contains(fn.Name, ".so") {
+				t.Errorf("native function %q in file %q", fn.Name, fn.Filename)
+			}
+		}
 		switch {
 		case strings.HasSuffix(fn.Name, "_[k]"):
 			kernel++
@@ -120,8 +127,8 @@ func TestJavaFramesFromRecording(t *testing.T) {
 			}
 		}
 	}
-	if kernel == 0 || java == 0 {
-		t.Errorf("%d kernel and %d workload functions", kernel, java)
+	if kernel == 0 || java == 0 || native == 0 {
+		t.Errorf("%d kernel, %d native and %d workload functions", kernel, native, java)
 	}
 	if Total(p, "samples") != 5319 {
 		t.Errorf("%d samples, want the fixture's 5319 ExecutionSamples", Total(p, "samples"))

@@ -1,0 +1,233 @@
+package merge
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/lockscope/lockscope/internal/pprofbuild"
+)
+
+// Summary is what a merge found, for people (WriteText) and tools (JSON).
+type Summary struct {
+	Windows WindowSummary `json:"windows"`
+	// TopFrames are the functions whose share of wall time grew the most
+	// in the slow windows against the baseline (inclusive time).
+	TopFrames []FrameShare `json:"top_frames"`
+	// LockHotSpots are where threads waited for locks in the slow windows:
+	// the Java frame that asked for the lock and the lock's class.
+	LockHotSpots []LockShare `json:"lock_hot_spots"`
+	// KernelCauses are the kernel functions off-CPU time in the slow
+	// windows was spent under (inclusive), against the baseline.
+	KernelCauses []FrameShare `json:"kernel_causes"`
+	Stats        Stats        `json:"stats"`
+}
+
+// WindowSummary describes the SLO-breach windows.
+type WindowSummary struct {
+	Count    int           `json:"count"`
+	Total    time.Duration `json:"total_ns"`
+	Requests int           `json:"slow_requests"`
+	Worst    time.Duration `json:"worst_ns"`
+}
+
+// FrameShare is a frame's share of a sample type's time in the slow
+// windows and outside them.
+type FrameShare struct {
+	Frame    string        `json:"frame"`
+	Slow     float64       `json:"slow_share"`
+	Baseline float64       `json:"baseline_share"`
+	SlowTime time.Duration `json:"slow_ns"`
+}
+
+// LockShare is one lock hot spot in the slow windows.
+type LockShare struct {
+	Frame    string        `json:"frame"`
+	Class    string        `json:"class"`
+	Slow     float64       `json:"slow_share"`
+	Baseline float64       `json:"baseline_share"`
+	SlowTime time.Duration `json:"slow_ns"`
+}
+
+// Summarize ranks what grew in the slow windows. top bounds each list.
+func Summarize(res *Result, opt Options, top int) *Summary {
+	s := &Summary{Stats: res.Stats}
+	if ws := opt.Windows; ws != nil {
+		s.Windows.Count = len(ws.Windows)
+		s.Windows.Total = ws.Total()
+		for _, w := range ws.Windows {
+			s.Windows.Requests += w.Requests
+			s.Windows.Worst = max(s.Windows.Worst, w.Worst)
+		}
+	}
+	// Java frames say where in the broker; native frames under them (the
+	// JVM's monitor code, libc) would only repeat it.
+	s.TopFrames = diffShares(res.Slow, res.Baseline, TypeWall, pprofbuild.KindJava, top)
+	s.KernelCauses = diffShares(res.Slow, res.Baseline, TypeOffCPU, pprofbuild.KindKernel, top)
+	s.LockHotSpots = lockSpots(res.Slow, res.Baseline, top)
+	return s
+}
+
+func typeIndex(p *profile.Profile, typ string) int {
+	return slices.IndexFunc(p.SampleType, func(v *profile.ValueType) bool { return v.Type == typ })
+}
+
+// inclusive returns, per function name, the time of samples whose stack
+// contains it (counted once per sample), and the total.
+func inclusive(p *profile.Profile, typ string, kind pprofbuild.Kind) (map[string]int64, int64) {
+	i := typeIndex(p, typ)
+	out := map[string]int64{}
+	var total int64
+	if i < 0 {
+		return out, 0
+	}
+	seen := map[string]bool{}
+	for _, s := range p.Sample {
+		v := s.Value[i]
+		if v == 0 {
+			continue
+		}
+		total += v
+		clear(seen)
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				n := ln.Function.Name
+				if seen[n] || pprofbuild.KindOf(ln.Function) != kind {
+					continue
+				}
+				seen[n] = true
+				out[n] += v
+			}
+		}
+	}
+	return out, total
+}
+
+func diffShares(slow, base *profile.Profile, typ string, kind pprofbuild.Kind, top int) []FrameShare {
+	sIn, sTotal := inclusive(slow, typ, kind)
+	bIn, bTotal := inclusive(base, typ, kind)
+	if sTotal == 0 {
+		return nil
+	}
+	var out []FrameShare
+	for n, v := range sIn {
+		fs := FrameShare{Frame: n, Slow: float64(v) / float64(sTotal), SlowTime: time.Duration(v)}
+		if bTotal > 0 {
+			fs.Baseline = float64(bIn[n]) / float64(bTotal)
+		}
+		out = append(out, fs)
+	}
+	slices.SortFunc(out, func(a, b FrameShare) int {
+		da, db := a.Slow-a.Baseline, b.Slow-b.Baseline
+		switch {
+		case da > db:
+			return -1
+		case da < db:
+			return 1
+		}
+		return strings.Compare(a.Frame, b.Frame)
+	})
+	return out[:min(top, len(out))]
+}
+
+// lockSpots groups lock time by (requesting frame, class): the leaf is the
+// synthetic "[lock CLASS]" frame, the next one the Java frame that waited.
+func lockSpots(slow, base *profile.Profile, top int) []LockShare {
+	spots := func(p *profile.Profile) (map[[2]string]int64, int64) {
+		i := typeIndex(p, TypeLock)
+		out := map[[2]string]int64{}
+		var total int64
+		if i < 0 {
+			return out, 0
+		}
+		for _, s := range p.Sample {
+			v := s.Value[i]
+			if v == 0 || len(s.Location) < 2 {
+				continue
+			}
+			total += v
+			leaf := s.Location[0].Line[0].Function.Name
+			class := strings.TrimSuffix(strings.TrimPrefix(leaf, "[lock "), "]")
+			if leaf == "[lock]" {
+				class = ""
+			}
+			out[[2]string{s.Location[1].Line[0].Function.Name, class}] += v
+		}
+		return out, total
+	}
+	sIn, sTotal := spots(slow)
+	bIn, bTotal := spots(base)
+	if sTotal == 0 {
+		return nil
+	}
+	var out []LockShare
+	for k, v := range sIn {
+		ls := LockShare{Frame: k[0], Class: k[1], Slow: float64(v) / float64(sTotal), SlowTime: time.Duration(v)}
+		if bTotal > 0 {
+			ls.Baseline = float64(bIn[k]) / float64(bTotal)
+		}
+		out = append(out, ls)
+	}
+	slices.SortFunc(out, func(a, b LockShare) int {
+		switch {
+		case a.SlowTime > b.SlowTime:
+			return -1
+		case a.SlowTime < b.SlowTime:
+			return 1
+		}
+		return strings.Compare(a.Frame, b.Frame)
+	})
+	return out[:min(top, len(out))]
+}
+
+// WriteText writes the summary for a terminal.
+func (s *Summary) WriteText(w io.Writer) error {
+	var b strings.Builder
+	ws := s.Windows
+	if ws.Count == 0 {
+		b.WriteString("No SLO-breach windows: everything is in the baseline.\n")
+	} else {
+		fmt.Fprintf(&b, "SLO-breach windows: %d, %v in all", ws.Count, ws.Total.Round(time.Millisecond))
+		if ws.Requests > 0 {
+			fmt.Fprintf(&b, ", %d slow requests, worst %v", ws.Requests, ws.Worst.Round(time.Microsecond))
+		}
+		b.WriteString("\n")
+	}
+	if len(s.TopFrames) > 0 {
+		b.WriteString("\nWhat grew in the slow windows (share of wall time, slow vs baseline):\n")
+		for _, f := range s.TopFrames {
+			fmt.Fprintf(&b, "  %5.1f%% vs %5.1f%%  %s\n", 100*f.Slow, 100*f.Baseline, f.Frame)
+		}
+	}
+	if len(s.LockHotSpots) > 0 {
+		b.WriteString("\nLock waits in the slow windows:\n")
+		for _, l := range s.LockHotSpots {
+			class := l.Class
+			if class == "" {
+				class = "unknown lock"
+			}
+			fmt.Fprintf(&b, "  %10v  %5.1f%% (baseline %5.1f%%)  %s on %s\n", l.SlowTime.Round(time.Millisecond), 100*l.Slow, 100*l.Baseline, l.Frame, class)
+		}
+	}
+	if len(s.KernelCauses) > 0 {
+		b.WriteString("\nKernel functions blocked threads waited under (share of off-CPU time, slow vs baseline):\n")
+		for _, f := range s.KernelCauses {
+			fmt.Fprintf(&b, "  %5.1f%% vs %5.1f%%  %s\n", 100*f.Slow, 100*f.Baseline, strings.TrimSuffix(f.Frame, "_[k]"))
+		}
+	}
+	st := s.Stats
+	fmt.Fprintf(&b, "\nInputs: %d JFR chunks, %d wall samples, %d cpu samples, %d lock waits, %d off-CPU intervals\n",
+		st.Chunks, st.WallSamples, st.CPUSamples, st.LockEvents, st.OffCPUIntervals)
+	if st.OffCPUIntervals > 0 {
+		fmt.Fprintf(&b, "Java context of off-CPU intervals: %d wall sample inside, %d overlapping wait, %d nearest sample, %d none\n",
+			st.ContextWall, st.ContextOverlap, st.ContextNearest, st.ContextNone)
+	}
+	if st.NoThread > 0 || st.NoClock > 0 {
+		fmt.Fprintf(&b, "Skipped: %d events without a thread, %d JDK events without a clock mapping\n", st.NoThread, st.NoClock)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
