@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,13 +27,14 @@ func init() { commands = append(commands, newJVMCmd) }
 type jvmOptions struct {
 	attach     attach.Options
 	asprofHome string
+	profiler   profiler.Kind
 	timeout    time.Duration
 	threads    bool
 	json       bool
 }
 
 func newJVMCmd() *cobra.Command {
-	o := jvmOptions{attach: attach.DefaultOptions()}
+	o := jvmOptions{attach: attach.DefaultOptions(), profiler: profiler.Auto}
 	cmd := &cobra.Command{
 		Use:   "jvm PID",
 		Short: "Attach to a JVM and show what lockscope learns: version, flags, threads, profiler",
@@ -65,6 +65,7 @@ recordings already running, and the JVM's threads with their host thread ids
 	f.DurationVar(&o.attach.ListenerTimeout, "listener-timeout", o.attach.ListenerTimeout, "how long to wait for the JVM to open its attach socket")
 	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "overall time limit")
 	f.StringVar(&o.asprofHome, "async-profiler", "", "async-profiler's install directory (default: $"+profiler.EnvHome+", asprof on PATH, /opt/async-profiler...)")
+	f.Var(&o.profiler, "profiler", "the profiler a capture would use: auto prefers async-profiler, else the JDK Flight Recorder")
 	f.BoolVar(&o.threads, "threads", false, "list every thread, not thread groups")
 	f.BoolVar(&o.json, "json", false, "print JSON")
 	return cmd
@@ -95,10 +96,8 @@ func runJVM(ctx context.Context, w io.Writer, pid int, o jvmOptions) error {
 	}
 	r := jvmReport{PID: vm.PID, NSPID: vm.NSPID, UID: vm.UID, GID: vm.GID, Info: info}
 
-	if in, err := profiler.Locate(o.asprofHome); err == nil {
-		r.Profiler = fmt.Sprintf("async-profiler %s at %s (found by %s)", in.Version, in.Lib, in.From)
-	} else if errors.Is(err, profiler.ErrNoAsyncProfiler) && o.asprofHome == "" && os.Getenv(profiler.EnvHome) == "" {
-		r.Profiler = "JDK Flight Recorder (async-profiler not found)"
+	if _, _, reason, err := profiler.Choose(profiler.Options{Profiler: o.profiler, AsyncProfilerHome: o.asprofHome}); err == nil {
+		r.Profiler = reason
 	} else {
 		r.Profiler = "none usable: " + err.Error()
 	}
@@ -106,19 +105,17 @@ func runJVM(ctx context.Context, w io.Writer, pid int, o jvmOptions) error {
 	// never used it (a second of work and a few threads): ask only JVMs whose
 	// recorder already runs.
 	jfrRunning := slices.ContainsFunc(info.Threads, func(t attach.Thread) bool { return t.Name == "JFR Recorder Thread" })
-	if !jfrRunning {
-		// nothing records
-	} else if out, err := vm.Jcmd(ctx, "JFR.check"); err == nil {
-		for line := range strings.Lines(out) {
-			if strings.HasPrefix(line, "Recording ") {
-				r.Recordings = append(r.Recordings, strings.TrimSpace(line))
+	if jfrRunning {
+		if out, err := vm.Jcmd(ctx, "JFR.check"); err == nil {
+			for line := range strings.Lines(out) {
+				if strings.HasPrefix(line, "Recording ") {
+					r.Recordings = append(r.Recordings, strings.TrimSpace(line))
+				}
 			}
 		}
-	} else if strings.Contains(err.Error(), "Unknown diagnostic command") {
-		r.Advice = append(r.Advice, "this JVM has no Flight Recorder: install async-profiler for lockscope capture")
-		if strings.HasPrefix(r.Profiler, "JDK Flight Recorder") {
-			r.Profiler = "none: async-profiler not found and the JVM has no Flight Recorder"
-		}
+	}
+	if noFlightRecorder(info) && strings.HasPrefix(r.Profiler, "JDK Flight Recorder") {
+		r.Profiler = "none: async-profiler not found and this JDK 8 (before 8u262) has no Flight Recorder"
 	}
 	if lib := loadedAsprof(pid); lib != "" {
 		r.Loaded = lib
@@ -148,6 +145,20 @@ func runJVM(ctx context.Context, w io.Writer, pid int, o jvmOptions) error {
 		return enc.Encode(r)
 	}
 	return printJVM(w, r, o.threads)
+}
+
+// noFlightRecorder tells JDK 8 builds older than 8u262, the first OpenJDK 8
+// with the Flight Recorder, from their VM.version "JDK 8.0_252".
+func noFlightRecorder(info *attach.Info) bool {
+	if info.Feature != 8 {
+		return false
+	}
+	_, update, ok := strings.Cut(info.JDK, "_")
+	if !ok {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimRightFunc(update, func(r rune) bool { return r < '0' || r > '9' }))
+	return err == nil && n < 262
 }
 
 // loadedAsprof returns the path, in the JVM's mount namespace, of an

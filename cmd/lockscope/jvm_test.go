@@ -102,3 +102,15 @@ func TestTIDRange(t *testing.T) {
 		t.Errorf("groupThreads = %+v", g)
 	}
 }
+
+func TestNoFlightRecorder(t *testing.T) {
+	for jdk, want := range map[string]bool{"8.0_252": true, "8.0_402": false, "17.0.15": false} {
+		feature := 8
+		if strings.HasPrefix(jdk, "17") {
+			feature = 17
+		}
+		if got := noFlightRecorder(&attach.Info{JDK: jdk, Feature: feature}); got != want {
+			t.Errorf("noFlightRecorder(%s) = %v, want %v", jdk, got, want)
+		}
+	}
+}

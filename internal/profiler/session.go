@@ -1,6 +1,7 @@
 package profiler
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -78,41 +79,44 @@ func Start(ctx context.Context, vm *attach.VM, o Options) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{vm: vm, opts: o, id: id, remote: attach.TmpDir + "/lockscope-" + id + ".jfr"}
-	var in *Install
-	switch o.Profiler {
-	case AsyncProfiler:
-		if in, err = Locate(o.AsyncProfilerHome); err != nil {
-			return nil, err
-		}
-	case Auto:
-		in, err = Locate(o.AsyncProfilerHome)
-		// A home named explicitly but wrong is a mistake to report, not a
-		// reason to fall back.
-		if err != nil && (o.AsyncProfilerHome != "" || os.Getenv(EnvHome) != "") {
-			return nil, err
-		}
-		if err != nil {
-			s.reason = "JDK Flight Recorder: async-profiler is not installed (" + err.Error() + ")"
-		}
+	kind, in, reason, err := Choose(o)
+	if err != nil {
+		return nil, err
 	}
-	if in != nil {
-		s.kind = AsyncProfiler
+	s.kind, s.reason = kind, reason
+	if kind == AsyncProfiler {
 		s.version = in.Version
-		if s.reason == "" {
-			s.reason = fmt.Sprintf("async-profiler %s from %s (%s)", in.Version, in.Home, in.From)
-		}
 		err = s.startAsprof(ctx, in)
 	} else {
-		s.kind = JFR
-		if s.reason == "" {
-			s.reason = "JDK Flight Recorder: asked for with --profiler jfr"
-		}
 		err = s.startJFR(ctx)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Choose says which profiler Start would run for o, where async-profiler
+// is (for AsyncProfiler) and why, for the user. With Auto it takes
+// async-profiler when Locate finds it, else the JDK Flight Recorder; an
+// async-profiler home named explicitly but wrong is an error, not a reason
+// to fall back.
+func Choose(o Options) (Kind, *Install, string, error) {
+	switch o.Profiler {
+	case JFR:
+		return JFR, nil, "JDK Flight Recorder: asked for with --profiler jfr", nil
+	case AsyncProfiler, Auto:
+		in, err := Locate(o.AsyncProfilerHome)
+		switch {
+		case err == nil:
+			return AsyncProfiler, in, fmt.Sprintf("async-profiler %s from %s (found by %s)", cmp.Or(in.Version, "(version unknown)"), in.Home, in.From), nil
+		case o.Profiler == Auto && errors.Is(err, ErrNoAsyncProfiler) && o.AsyncProfilerHome == "" && os.Getenv(EnvHome) == "":
+			return JFR, nil, "JDK Flight Recorder: async-profiler is not installed (not in $" + EnvHome + ", on PATH or in " + searchDirs[0] + "...; --async-profiler DIR names it)", nil
+		default:
+			return "", nil, "", err
+		}
+	}
+	return "", nil, "", fmt.Errorf("profiler %q: want auto, async-profiler or jfr", o.Profiler)
 }
 
 func newID() (string, error) {
