@@ -23,5 +23,23 @@
 //
 // A VM holds no descriptor between commands: HotSpot serves one operation per
 // connection, so every Exec opens, uses and closes its own connection. A VM is
-// safe for concurrent use.
+// safe for concurrent use. A command whose context has no deadline gets
+// Options.CommandTimeout: a JVM that cannot reach a safepoint never answers.
+//
+// # JDK differences
+//
+//   - The load operation nests the agent's result: alone on the second line
+//     (JDK 8), after "return code: " (JDK 9 to 20), or not at all with an
+//     error message instead (JDK 21+). Thread dumps print nid in hexadecimal
+//     up to JDK 18 and in decimal from JDK 19.
+//   - HotSpot before JDK 11 accepts only a peer with its own euid and egid
+//     (not root), hence the credential switch.
+//   - A socket deleted by a /tmp cleaner is recreated on the next SIGQUIT by
+//     JDK 11.0.x and later (tested on 17); older JDKs need a restart, which
+//     the listener timeout's error says.
+//   - JDK 21+ prints a warning in the JVM's log for every agent loaded at run
+//     time unless it runs with -XX:+EnableDynamicAgentLoading.
+//
+// The package is Linux-only (/proc, O_PATH, per-thread credentials) and
+// speaks HotSpot's protocol only; OpenJ9 is recognised and refused.
 package attach

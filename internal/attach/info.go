@@ -48,13 +48,22 @@ var RelevantFlags = []string{
 	"ReduceSignalUsage", "UseContainerSupport", "ActiveProcessorCount",
 }
 
-// Info runs VM.version, VM.flags -all and Thread.print in the JVM.
-func (vm *VM) Info(ctx context.Context) (*Info, error) {
-	ver, err := vm.Jcmd(ctx, "VM.version")
+// Version runs VM.version in the JVM; the Info it returns has only the
+// version fields set.
+func (vm *VM) Version(ctx context.Context) (*Info, error) {
+	out, err := vm.Jcmd(ctx, "VM.version")
 	if err != nil {
 		return nil, fmt.Errorf("running VM.version: %w", err)
 	}
-	info := parseVersion(ver)
+	return parseVersion(out), nil
+}
+
+// Info runs VM.version, VM.flags -all and Thread.print in the JVM.
+func (vm *VM) Info(ctx context.Context) (*Info, error) {
+	info, err := vm.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
 	flags, err := vm.Jcmd(ctx, "VM.flags -all")
 	if err != nil {
 		return nil, fmt.Errorf("running VM.flags: %w", err)

@@ -24,6 +24,9 @@ func (s *Session) startJFR(ctx context.Context) error {
 		return fmt.Errorf("writing JFR settings into the JVM's %s: %w", attach.TmpDir, err)
 	}
 	defer os.Remove(host)
+	if v, err := s.vm.Version(ctx); err == nil && v.JDK != "" {
+		s.version = "JDK " + v.JDK
+	}
 	s.command = jfrStart(s.opts, s.Name(), settingsPath, s.remote)
 	s.start = ReadClocks()
 	out, err := s.vm.Jcmd(ctx, s.command)

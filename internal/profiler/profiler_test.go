@@ -173,6 +173,9 @@ func TestJFR(t *testing.T) {
 		if r.StoppedBySelf {
 			t.Error("stopped by itself, want stopped by Stop")
 		}
+		if !strings.HasPrefix(r.Version, "JDK 1") {
+			t.Errorf("version %q, want the JDK's", r.Version)
+		}
 		if runningRecording(t, vm, s.Name()) {
 			t.Error("recording still running after Stop")
 		}

@@ -55,7 +55,7 @@ type Session struct {
 type Result struct {
 	Profiler Kind
 	Reason   string // why this profiler was used
-	Version  string // async-profiler's version, or the JDK's
+	Version  string // async-profiler's version ("4.5"), or the JDK's ("JDK 17.0.15")
 	Command  string // what was sent to the JVM to start it
 	File     string // the recording, at the path given to Stop
 	Start    ClockPair
