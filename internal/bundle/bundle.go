@@ -180,14 +180,14 @@ func Open(dir string) (*Bundle, error) {
 // Path returns the path of a file of the bundle.
 func (b *Bundle) Path(name string) string { return filepath.Join(b.Dir, name) }
 
-// Has reports whether the bundle lists a file.
+// Has reports whether the bundle has a file: an input listed in meta.json
+// or an output that merge wrote since.
 func (b *Bundle) Has(name string) bool {
-	for _, f := range b.Meta.Files {
-		if f.Name == name {
-			return true
-		}
+	if checkName(name) != nil {
+		return false
 	}
-	return false
+	st, err := os.Stat(b.Path(name))
+	return err == nil && st.Mode().IsRegular()
 }
 
 // Verify re-hashes every listed file and reports the first that is missing

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newMergeCmd) }
+
+func newMergeCmd() *cobra.Command {
+	var o capture.MergeOptions
+	cmd := &cobra.Command{
+		Use:   "merge BUNDLE",
+		Short: "Re-merge a capture bundle offline into SLO-filtered profiles and a summary",
+		Long: `merge joins a bundle's JFR recording and off-CPU intervals by thread and
+time and splits them by the windows where produce latency exceeded the SLO:
+slow.pb.gz (inside), baseline.pb.gz (outside), all.pb.gz (both, labelled),
+folded wall stacks of each, and summary.txt/summary.json. Only the bundle's
+raw inputs are read, so another SLO, padding or latency kind can be tried
+on another machine:
+
+  lockscope merge ./bundle --slo 100ms --latency-kind wire`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sum, err := capture.MergeBundle(args[0], o)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if err := sum.WriteText(out); err != nil {
+				return err
+			}
+			dir := args[0]
+			fmt.Fprintf(out, "\nFlame graphs: %s (diff base %s)\n  lockscope view %s\n  go tool pprof -http=: -diff_base=%s %s\n",
+				filepath.Join(dir, bundle.SlowProfile), filepath.Join(dir, bundle.BaselineProfile), dir,
+				filepath.Join(dir, bundle.BaselineProfile), filepath.Join(dir, bundle.SlowProfile))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.SLO, "slo", 0, "produce latency SLO (default: the one the bundle was captured with)")
+	f.DurationVar(&o.Pad, "pad", 0, "widen each slow window by this much on both sides")
+	f.StringVar(&o.Kind, "latency-kind", "", "latency compared with the SLO: service (excludes queueing behind a slow predecessor on the connection) or wire")
+	f.IntVar(&o.Top, "top", 10, "length of each ranked list in the summary")
+	return cmd
+}

@@ -1,0 +1,227 @@
+package capture
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/clock"
+	"github.com/lockscope/lockscope/internal/jfrconv"
+	"github.com/lockscope/lockscope/internal/latency"
+	"github.com/lockscope/lockscope/internal/merge"
+)
+
+// Files merge adds to a bundle besides the profiles named in package bundle.
+const (
+	SlowFolded     = "slow.folded"     // wall time in the windows, folded stacks
+	BaselineFolded = "baseline.folded" // wall time outside them
+	SummaryText    = "summary.txt"
+	SummaryJSON    = "summary.json"
+)
+
+// MergeOptions choose how a bundle's requests become windows. Zero values
+// keep what the bundle was captured with.
+type MergeOptions struct {
+	SLO  time.Duration
+	Pad  time.Duration
+	Kind string // "wire" or "service"
+	// Top bounds each ranked list of the summary (default 10).
+	Top int
+}
+
+// Validate checks the options without reading the bundle.
+func (o *MergeOptions) Validate() error {
+	if o.SLO < 0 || o.Pad < 0 {
+		return fmt.Errorf("merge: negative SLO or padding (%v, %v)", o.SLO, o.Pad)
+	}
+	if o.Kind != "" {
+		if _, err := latency.ParseMetric(o.Kind); err != nil {
+			return fmt.Errorf("merge: latency kind: %w", err)
+		}
+	}
+	if o.Top < 0 {
+		return fmt.Errorf("merge: negative --top %d", o.Top)
+	}
+	return nil
+}
+
+// MergeBundle merges the bundle in dir and writes its outputs there.
+func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := bundle.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := bundleWindows(b, o)
+	if err != nil {
+		return nil, err
+	}
+	opt := merge.Options{Windows: ws, Clock: b.Meta.Clock}
+	in := merge.Input{}
+	if rec := b.Path(bundle.RecordingFile); exists(rec) {
+		in.Recording = rec
+	}
+	if p := b.Path(bundle.OffCPUFile); exists(p) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+		defer f.Close()
+		in.OffCPU = f
+	}
+	res, err := merge.Merge(in, opt)
+	if err != nil {
+		return nil, err
+	}
+	top := o.Top
+	if top == 0 {
+		top = 10
+	}
+	sum := merge.Summarize(res, opt, top)
+	outputs := []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{bundle.SlowProfile, res.Slow.Write},
+		{bundle.BaselineProfile, res.Baseline.Write},
+		{bundle.AllProfile, res.All.Write},
+		{SlowFolded, folded(res.Slow)},
+		{BaselineFolded, folded(res.Baseline)},
+		{SummaryText, sum.WriteText},
+		{SummaryJSON, func(w io.Writer) error {
+			e := json.NewEncoder(w)
+			e.SetIndent("", "  ")
+			return e.Encode(sum)
+		}},
+	}
+	for _, out := range outputs {
+		if err := writeFile(b.Path(out.name), out.write); err != nil {
+			return nil, err
+		}
+	}
+	return sum, nil
+}
+
+func folded(p *profile.Profile) func(io.Writer) error {
+	return func(w io.Writer) error {
+		for i, st := range p.SampleType {
+			if st.Type == merge.TypeWall {
+				return jfrconv.WriteFolded(w, p, i)
+			}
+		}
+		return errors.New("no wall sample type")
+	}
+}
+
+// bundleWindows returns the SLO windows in CLOCK_MONOTONIC: rebuilt from
+// the bundle's requests with the options' SLO, padding and kind, or the
+// windows the capture wrote when it has no requests.
+func bundleWindows(b *bundle.Bundle, o MergeOptions) (*latency.WindowSet, error) {
+	meta := b.Meta.Latency
+	slo, pad, kind := o.SLO, o.Pad, o.Kind
+	if meta != nil {
+		if slo == 0 {
+			slo = meta.SLO
+		}
+		if pad == 0 {
+			pad = meta.Pad
+		}
+		if kind == "" {
+			kind = meta.Kind
+		}
+	}
+	if kind == "" {
+		kind = "service"
+	}
+	metric, err := latency.ParseMetric(kind)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	if p := b.Path(bundle.RequestsFile); exists(p) {
+		if slo == 0 {
+			return nil, errors.New("merge: the bundle records no SLO: give one with --slo")
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+		defer f.Close()
+		wb := latency.NewBuilder(slo, metric, pad)
+		if err := latency.ReadRequestsJSONL(f, func(r *latency.Request) error { wb.Add(r); return nil }); err != nil {
+			return nil, fmt.Errorf("merge: reading requests: %w", err)
+		}
+		return toMonotonic(wb.Build(), b.Meta.Clock)
+	}
+	if p := b.Path(bundle.WindowsFile); exists(p) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+		defer f.Close()
+		ws, err := latency.ReadWindowSet(f)
+		if err != nil {
+			return nil, fmt.Errorf("merge: reading windows: %w", err)
+		}
+		return toMonotonic(ws, b.Meta.Clock)
+	}
+	return nil, nil
+}
+
+// toMonotonic converts wall-clock windows with the bundle's clock mapping.
+func toMonotonic(ws *latency.WindowSet, m clock.Mapping) (*latency.WindowSet, error) {
+	if ws.Clock == latency.Monotonic {
+		return ws, nil
+	}
+	if len(ws.Windows) > 0 {
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("merge: wall-clock windows need the bundle's clock pairs: %w", err)
+		}
+	}
+	out := *ws
+	out.Clock = latency.Monotonic
+	out.Windows = make([]latency.Window, len(ws.Windows))
+	for i, w := range ws.Windows {
+		w.Start, w.End = m.ToMonotonic(w.Start), m.ToMonotonic(w.End)
+		out.Windows[i] = w
+	}
+	return &out, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// writeFile writes a file through a temporary name, so a failure (a full
+// disk) never leaves a half-written output where a good one was.
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), bundle.Hint(err))
+	}
+	werr := f.Chmod(0o644)
+	if werr == nil {
+		werr = write(f)
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), bundle.Hint(werr))
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
