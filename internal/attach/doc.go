@@ -32,11 +32,11 @@
 //     (JDK 8), after "return code: " (JDK 9 to 20), or not at all with an
 //     error message instead (JDK 21+). Thread dumps print nid in hexadecimal
 //     up to JDK 18 and in decimal from JDK 19.
-//   - HotSpot before JDK 11 accepts only a peer with its own euid and egid
-//     (not root), hence the credential switch.
+//   - HotSpot before JDK 11 (JDK-8197387) accepts only a peer with its own
+//     euid and egid, not root, hence the credential switch.
 //   - A socket deleted by a /tmp cleaner is recreated on the next SIGQUIT by
-//     JDK 11.0.x and later (tested on 17); older JDKs need a restart, which
-//     the listener timeout's error says.
+//     recent JDKs (tested on 17); older ones need a restart, which the
+//     listener timeout's error says.
 //   - JDK 21+ prints a warning in the JVM's log for every agent loaded at run
 //     time unless it runs with -XX:+EnableDynamicAgentLoading.
 //
