@@ -114,6 +114,15 @@ struct {
 	__type(value, struct tstacks);
 } tstacks_lru SEC(".maps");
 
+// Where kernel-only events are built before their variable-length copy
+// into the ring buffer.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event);
+} scratch SEC(".maps");
+
 // The source of new tstacks_lru entries (raw_tp only).
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -282,47 +291,48 @@ static __always_inline void switch_in(struct task_struct *next, __u32 tid, __u32
 	if (now - start < min_block_ns)
 		return;
 
-	if (!(ts->flags & EV_KSTACK_OUT)) {
-		// Lazy: the only stack walk of the default mode, and only for
-		// intervals that passed the filter.
-		struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-		if (!ev) {
-			count(COUNTER_DROPS);
+	struct tstacks *st = 0;
+	if (ts->flags & EV_KSTACK_OUT) {
+		st = get_tstacks(next, tid, btf, false);
+		if (!st) {
+			count(COUNTER_STATE_FAIL);
 			return;
 		}
-		fill(ev, ts, tid, tgid, start, now);
-		ev->kstack_len = -1;
-		if (btf)
-			ev->kstack_len = frames(bpf_get_task_stack(next, ev->kstack, sizeof(ev->kstack), 0),
-						COUNTER_KSTACK_FAIL);
-		ev->ustack_len = 0;
-		ev->wstack_len = 0;
-		count(COUNTER_EVENTS);
-		bpf_ringbuf_submit(ev, wakeup_flag());
-		return;
-	}
-
-	struct tstacks *st = get_tstacks(next, tid, btf, false);
-	if (!st) {
-		count(COUNTER_STATE_FAIL);
-		return;
 	}
 	if (!(ts->flags & (EV_USTACK | EV_WSTACK))) {
-		struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-		if (!ev) {
+		// Kernel stack only: built in per-CPU scratch and copied into
+		// the ring buffer with only the frames it has, which are usually
+		// a tenth of MAX_STACK, so the ring holds ten times the events.
+		__u32 zero = 0;
+		struct event *ev = bpf_map_lookup_elem(&scratch, &zero);
+		if (!ev)
+			return;
+		fill(ev, ts, tid, tgid, start, now);
+		long n = -1;
+		if (st) {
+			n = st->klen;
+			if (n > 0 && bpf_probe_read_kernel(ev->kstack, sizeof(ev->kstack), st->kstack))
+				n = -14; // -EFAULT
+		} else if (btf) {
+			// Lazy: the only stack walk of the default mode, and
+			// only for intervals that passed the filter.
+			n = bpf_get_task_stack(next, ev->kstack, sizeof(ev->kstack), 0);
+		}
+		ev->kstack_len = frames(n, COUNTER_KSTACK_FAIL);
+		ev->ustack_len = 0;
+		ev->wstack_len = 0;
+		__u64 bytes = n > 0 ? n : 0;
+		if (bytes > sizeof(ev->kstack))
+			bytes = sizeof(ev->kstack);
+		if (bpf_ringbuf_output(&events, ev, offsetof(struct event, kstack) + bytes, wakeup_flag())) {
 			count(COUNTER_DROPS);
 			return;
 		}
-		fill(ev, ts, tid, tgid, start, now);
-		ev->kstack_len = frames(st->klen, COUNTER_KSTACK_FAIL);
-		if (bpf_probe_read_kernel(ev->kstack, sizeof(ev->kstack), st->kstack))
-			ev->kstack_len = 0;
-		ev->ustack_len = 0;
-		ev->wstack_len = 0;
 		count(COUNTER_EVENTS);
-		bpf_ringbuf_submit(ev, wakeup_flag());
 		return;
 	}
+	if (!st)
+		return;
 
 	struct event_eager *ee = bpf_ringbuf_reserve(&events, sizeof(*ee), 0);
 	if (!ee) {

@@ -70,22 +70,19 @@ type rawObjects struct {
 }
 
 func (o *objects) close() {
-	for _, c := range []interface{ Close() error }{o.Switch, o.Waking, o.Events, o.Counters} {
-		if c != nil && !isNil(c) {
-			c.Close()
-		}
+	if o.Switch != nil {
+		o.Switch.Close()
+	}
+	if o.Waking != nil {
+		o.Waking.Close()
+	}
+	if o.Events != nil {
+		o.Events.Close()
+	}
+	if o.Counters != nil {
+		o.Counters.Close()
 	}
 	*o = objects{}
-}
-
-func isNil(c interface{ Close() error }) bool {
-	switch v := c.(type) {
-	case *ebpf.Program:
-		return v == nil
-	case *ebpf.Map:
-		return v == nil
-	}
-	return false
 }
 
 // Start checks that it can run here, loads and attaches the program for
@@ -274,8 +271,9 @@ func (c *Collector) Err() error {
 }
 
 const (
-	eventSize      = int(unsafe.Sizeof(offcpuEvent{}))
-	eventEagerSize = int(unsafe.Sizeof(offcpuEventEager{}))
+	// Kernel-only records carry the header and only the frames walked.
+	eventHeaderSize = int(unsafe.Offsetof(offcpuEvent{}.Kstack))
+	eventEagerSize  = int(unsafe.Sizeof(offcpuEventEager{}))
 )
 
 func (c *Collector) read(ctx context.Context) {
@@ -311,7 +309,7 @@ func (c *Collector) read(ctx context.Context) {
 			return
 		}
 		raw := rec.RawSample
-		if len(raw) < eventSize {
+		if len(raw) < eventHeaderSize {
 			c.malformed.Add(1)
 			continue
 		}
@@ -332,7 +330,8 @@ func (c *Collector) read(ctx context.Context) {
 		if l := ev.Ev.KstackLen; l < 0 {
 			iv.KernelErr = l
 		} else {
-			iv.Kernel = stack(ev.Ev.Kstack[:], l)
+			// Never read frames the record did not carry.
+			iv.Kernel = stack(ev.Ev.Kstack[:min(len(ev.Ev.Kstack), (n-eventHeaderSize)/8)], l)
 		}
 		if n >= eventEagerSize {
 			if ev.Ev.Flags&uint8(offcpuEventFlagEV_USTACK) != 0 {

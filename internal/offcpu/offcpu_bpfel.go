@@ -84,6 +84,7 @@ const (
 	offcpuMapBlankTstacks     = "blank_tstacks"
 	offcpuMapCounters         = "counters"
 	offcpuMapEvents           = "events"
+	offcpuMapScratch          = "scratch"
 	offcpuMapTstacksLru       = "tstacks_lru"
 	offcpuMapTstacksTask      = "tstacks_task"
 	offcpuMapTstateLru        = "tstate_lru"
@@ -160,6 +161,7 @@ type offcpuMapSpecs struct {
 	BlankTstacks *ebpf.MapSpec `ebpf:"blank_tstacks"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	TstacksLru   *ebpf.MapSpec `ebpf:"tstacks_lru"`
 	TstacksTask  *ebpf.MapSpec `ebpf:"tstacks_task"`
 	TstateLru    *ebpf.MapSpec `ebpf:"tstate_lru"`
@@ -206,6 +208,7 @@ type offcpuMaps struct {
 	BlankTstacks *ebpf.Map `ebpf:"blank_tstacks"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
 	TstacksLru   *ebpf.Map `ebpf:"tstacks_lru"`
 	TstacksTask  *ebpf.Map `ebpf:"tstacks_task"`
 	TstateLru    *ebpf.Map `ebpf:"tstate_lru"`
@@ -217,6 +220,7 @@ func (m *offcpuMaps) Close() error {
 		m.BlankTstacks,
 		m.Counters,
 		m.Events,
+		m.Scratch,
 		m.TstacksLru,
 		m.TstacksTask,
 		m.TstateLru,

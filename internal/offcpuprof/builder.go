@@ -2,6 +2,7 @@ package offcpuprof
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sort"
@@ -39,8 +40,12 @@ type Stack struct {
 type Builder struct {
 	kernel *symbolize.Kernel
 	procs  map[uint32]*symbolize.Process
-	kcache map[uint64]string
 	stacks map[string]*Stack
+	// raw maps the raw form of an interval (thread, state, addresses) to
+	// its aggregated entry, so that a stack seen before costs one map
+	// lookup instead of symbolizing every frame again.
+	raw    map[string]*Stack
+	rawKey []byte
 	// Intervals and Nanos are the totals added.
 	Intervals int64
 	Nanos     int64
@@ -48,7 +53,7 @@ type Builder struct {
 
 // NewBuilder returns a Builder naming kernel frames with k.
 func NewBuilder(k *symbolize.Kernel) *Builder {
-	return &Builder{kernel: k, procs: map[uint32]*symbolize.Process{}, kcache: map[uint64]string{}, stacks: map[string]*Stack{}}
+	return &Builder{kernel: k, procs: map[uint32]*symbolize.Process{}, stacks: map[string]*Stack{}, raw: map[string]*Stack{}}
 }
 
 // AddProcess names the user frames of pid with p (eager mode).
@@ -58,6 +63,33 @@ const kernelFile = "[kernel.kallsyms]"
 
 // Add aggregates one interval.
 func (b *Builder) Add(iv *offcpu.Interval) {
+	k := binary.NativeEndian.AppendUint32(b.rawKey[:0], iv.TID)
+	k = binary.NativeEndian.AppendUint32(k, iv.TGID)
+	k = binary.NativeEndian.AppendUint32(k, uint32(iv.KernelErr))
+	k = append(k, byte(iv.State), byte(len(iv.Kernel)))
+	for _, a := range iv.Kernel {
+		k = binary.NativeEndian.AppendUint64(k, a)
+	}
+	for _, a := range iv.User {
+		k = binary.NativeEndian.AppendUint64(k, a)
+	}
+	k = append(k, iv.Thread...)
+	b.rawKey = k
+	s := b.raw[string(k)]
+	if s == nil {
+		s = b.symbolize(iv)
+		b.raw[string(k)] = s
+	}
+	d := int64(iv.Duration())
+	s.Count++
+	s.Nanos += d
+	b.Intervals++
+	b.Nanos += d
+}
+
+// symbolize returns the aggregated entry for a stack not seen before in
+// its raw form.
+func (b *Builder) symbolize(iv *offcpu.Interval) *Stack {
 	var frames []Frame
 	for _, name := range b.kernel.Stack(iv.Kernel) {
 		frames = append(frames, Frame{Name: name, Kernel: true, File: kernelFile})
@@ -82,11 +114,7 @@ func (b *Builder) Add(iv *offcpu.Interval) {
 		s = &Stack{Thread: iv.Thread, TID: iv.TID, State: iv.State, Frames: frames}
 		b.stacks[key.String()] = s
 	}
-	d := int64(iv.Duration())
-	s.Count++
-	s.Nanos += d
-	b.Intervals++
-	b.Nanos += d
+	return s
 }
 
 // Stacks returns the aggregated entries, heaviest first.
