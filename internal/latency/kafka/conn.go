@@ -45,7 +45,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxFrame = 100<<20 + 64<<10
 	}
 	if l.MaxPending <= 0 {
-		l.MaxPending = 256
+		l.MaxPending = 1024
 	}
 	if l.MaxOrphans <= 0 {
 		l.MaxOrphans = 64

@@ -77,6 +77,10 @@ type stream struct {
 	lim   *Limits
 	stats *Stats
 
+	// strs interns the client ids and topic names of a connection, which
+	// repeat in every request: one allocation per name, not per request.
+	strs []string
+
 	// resync
 	carry     []byte
 	carryAt   []carried
@@ -325,7 +329,7 @@ func (c *Conn) stepRequest(s *stream, data []byte, t int64) []byte {
 		if !ok {
 			return data
 		}
-		s.cur.ClientID = string(b)
+		s.cur.ClientID = s.intern(b)
 		s.afterClientID()
 	case stTagCount:
 		n, ok, bad := s.uvarint(&data)
@@ -419,7 +423,7 @@ func (c *Conn) stepRequest(s *stream, data []byte, t int64) []byte {
 		}
 	case stTopicName:
 		if b, ok := s.take(&data, s.strLen); ok {
-			s.topic = string(b)
+			s.topic = s.intern(b)
 			s.st = stPartCount
 		}
 	case stTopicID:
@@ -517,6 +521,20 @@ func (c *Conn) stepRequest(s *stream, data []byte, t int64) []byte {
 		data = data[n:]
 	}
 	return data
+}
+
+// intern returns b as a string, reusing an earlier equal one.
+func (s *stream) intern(b []byte) string {
+	for _, x := range s.strs {
+		if x == string(b) {
+			return x
+		}
+	}
+	x := string(b)
+	if len(s.strs) < 16 {
+		s.strs = append(s.strs, x)
+	}
+	return x
 }
 
 // afterHeader moves past the request header to the body.
