@@ -35,6 +35,7 @@ enum event_flag {
 struct event {
 	__u64 start_ns;   // CLOCK_MONOTONIC, switch-out
 	__u64 end_ns;     // CLOCK_MONOTONIC, switch-in
+	__u64 wake_ns;    // CLOCK_MONOTONIC, last sched_waking; 0 if none
 	__u32 tid;        // host thread id
 	__u32 tgid;       // host process id
 	__u32 waker_tid;  // last sched_waking of this interval by; 0 if none

@@ -322,6 +322,7 @@ func (c *Collector) read(ctx context.Context) {
 			TGID:              ev.Ev.Tgid,
 			Start:             ev.Ev.StartNs,
 			End:               ev.Ev.EndNs,
+			Wakeup:            ev.Ev.WakeNs,
 			State:             State(ev.Ev.State),
 			CPU:               ev.Ev.Cpu,
 			WakerTID:          ev.Ev.WakerTid,

@@ -45,7 +45,12 @@ type Interval struct {
 	// interval was read; empty if the thread was already gone.
 	Thread     string
 	Start, End uint64
-	State      State
+	// Wakeup is when the thread was last woken (sched_waking) during the
+	// interval, 0 if no wakeup was seen (preemption, or a wakeup before
+	// the collector started). Start to Wakeup is the time it was blocked,
+	// Wakeup to End the time it then waited for a CPU.
+	Wakeup uint64
+	State  State
 	// CPU is the CPU the thread was switched back in on.
 	CPU uint32
 	// WakerTID is the thread that last woke this one during the interval
@@ -69,6 +74,15 @@ type Interval struct {
 
 // Duration returns the length of the interval in nanoseconds.
 func (iv *Interval) Duration() uint64 { return iv.End - iv.Start }
+
+// Blocked returns how long the thread was blocked before it was woken, in
+// nanoseconds: the whole interval when no wakeup was seen.
+func (iv *Interval) Blocked() uint64 {
+	if iv.Wakeup < iv.Start || iv.Wakeup > iv.End {
+		return iv.Duration()
+	}
+	return iv.Wakeup - iv.Start
+}
 
 // Counters are the collector's totals, summed over CPUs. Anything non-zero
 // beside Events means data is missing and must be shown to the user.

@@ -29,6 +29,7 @@ type offcpuEvent struct {
 	_         structs.HostLayout
 	StartNs   uint64
 	EndNs     uint64
+	WakeNs    uint64
 	Tid       uint32
 	Tgid      uint32
 	WakerTid  uint32
@@ -71,6 +72,7 @@ type offcpuTstacks struct {
 type offcpuTstate struct {
 	_        structs.HostLayout
 	StartNs  uint64
+	WakeNs   uint64
 	WakerTid uint32
 	State    uint8
 	Flags    uint8
