@@ -328,3 +328,35 @@ func TestJFROtherUser(t *testing.T) {
 		os.Remove(r.Perfmap)
 	}
 }
+
+// TestJFRContainer records a JVM in its own pid and mount namespaces with a
+// private /tmp: the settings must be written, and the recording fetched,
+// through /proc/PID/root.
+func TestJFRContainer(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot create namespaces")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare not installed (util-linux)")
+	}
+	j := jvmtest.Start(t, jvmtest.Config{Container: true})
+	vm := openVM(t, j.PID)
+	s, err := Start(timeout(t), vm, testOptions(JFR, time.Second, 2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.RemoteFile()); err == nil {
+		t.Fatalf("%s visible on the host: the container's /tmp is not private", s.RemoteFile())
+	}
+	time.Sleep(time.Second)
+	dst := filepath.Join(t.TempDir(), "rec.jfr")
+	r, err := s.Stop(timeout(t), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, jfrSummary(t, dst), "jdk.JavaMonitorEnter", "jdk.ThreadPark")
+	if !strings.HasSuffix(r.Perfmap, "/root/tmp/perf-1.map") {
+		t.Errorf("perf map %q (%v), want the container's /tmp/perf-1.map", r.Perfmap, r.Warnings)
+	}
+}
