@@ -3,7 +3,6 @@ package sniff
 import (
 	"bufio"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ var (
 
 var benchFile struct {
 	once sync.Once
+	dir  string // generated here, removed by TestMain
 	path string
 	size int64
 	err  error
@@ -40,6 +40,7 @@ func benchmarkCapture(b *testing.B) (string, int64) {
 				benchFile.err = err
 				return
 			}
+			benchFile.dir = dir
 			path = filepath.Join(dir, "produce.pcap")
 			f, err := os.Create(path)
 			if err != nil {
@@ -116,5 +117,13 @@ func BenchmarkReadCapture(b *testing.B) {
 	b.ReportMetric(float64(size)/theirs/1e6, "tshark-MB/s")
 	b.ReportMetric(theirs/ours, "x-tshark")
 	b.Logf("capture %s: %.0f MB, %d requests; lockscope %.3fs, tshark %.3fs (%d pairs)", path, float64(size)/1e6, n, ours, theirs, pairs)
-	fmt.Fprint(os.Stderr)
+}
+
+// TestMain removes the generated benchmark capture (hundreds of MB).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchFile.dir != "" {
+		os.RemoveAll(benchFile.dir)
+	}
+	os.Exit(code)
 }
