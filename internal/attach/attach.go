@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -318,7 +319,13 @@ func (vm *VM) startListener(ctx context.Context) error {
 		return fmt.Errorf("reading status of pid %d: %w", vm.PID, err)
 	}
 	if !info.sigQuitCgt {
-		return fmt.Errorf("pid %d: %w: the JVM does not handle SIGQUIT (started with -Xrs, or still starting), so the signal that starts its attach listener could kill it; retry once it is up, or restart it without -Xrs", vm.PID, ErrAttachDisabled)
+		dir := "/proc/" + strconv.Itoa(vm.PID)
+		cmdline, _ := os.ReadFile(dir + "/cmdline")
+		environ, _ := os.ReadFile(dir + "/environ")
+		if slices.Contains(jvmOptions(cmdline, environ), "-Xrs") {
+			return fmt.Errorf("pid %d: %w: the JVM runs with -Xrs, so it opened its attach socket at startup and SIGQUIT, which would reopen it, would kill it; the socket %s is gone (a /tmp cleaner?): restart the JVM and exclude /tmp/.java_pid* from the cleaner", vm.PID, ErrAttachDisabled, TmpDir+"/.java_pid"+strconv.Itoa(vm.NSPID))
+		}
+		return fmt.Errorf("pid %d: %w: the JVM does not handle SIGQUIT yet (still starting?), and the signal that starts its attach listener would kill it; retry once it is up", vm.PID, ErrAttachDisabled)
 	}
 	trigger, err := vm.createTrigger()
 	if err != nil {

@@ -367,3 +367,28 @@ func TestNotJVM(t *testing.T) {
 		t.Fatalf("got %v, want ErrNoProcess", err)
 	}
 }
+
+// TestReduceSignalUsage: a JVM started with -Xrs opens its attach socket at
+// startup (HotSpot does so because it will not catch SIGQUIT). Once a /tmp
+// cleaner deleted that socket, the signal that would restart the listener
+// would kill the JVM: lockscope must refuse instead.
+func TestReduceSignalUsage(t *testing.T) {
+	t.Parallel()
+	j := jvmtest.Start(t, jvmtest.Config{JVMArgs: []string{"-Xrs"}})
+	vm := open(t, j.PID)
+	if out := jcmd(t, vm, "VM.version"); !strings.Contains(out, "JDK") {
+		t.Fatalf("VM.version = %q", out)
+	}
+	if err := os.Remove(vm.socketPath()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := vm.Jcmd(context.Background(), "VM.version")
+	if !errors.Is(err, ErrAttachDisabled) || !strings.Contains(err.Error(), "-Xrs") {
+		t.Fatalf("got %v, want ErrAttachDisabled naming -Xrs", err)
+	}
+	t.Logf("refused: %v", err)
+	time.Sleep(200 * time.Millisecond)
+	if !j.Alive() {
+		t.Fatal("the JVM died")
+	}
+}

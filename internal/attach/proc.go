@@ -89,6 +89,21 @@ func jvmKind(maps []byte) string {
 // Options from -XX:Flags, -XX:VMOptionsFile or @argfiles are not seen; a JVM
 // disabled that way shows up as a listener that never starts.
 func attachDisabled(cmdline, environ []byte) bool {
+	disabled := false
+	for _, o := range jvmOptions(cmdline, environ) {
+		switch o {
+		case "-XX:+DisableAttachMechanism":
+			disabled = true
+		case "-XX:-DisableAttachMechanism":
+			disabled = false
+		}
+	}
+	return disabled
+}
+
+// jvmOptions lists the JVM's options from its environment and command line
+// in the order HotSpot applies them.
+func jvmOptions(cmdline, environ []byte) []string {
 	env := map[string]string{}
 	for _, kv := range bytes.Split(environ, []byte{0}) {
 		if k, v, ok := strings.Cut(string(kv), "="); ok {
@@ -101,17 +116,7 @@ func attachDisabled(cmdline, environ []byte) bool {
 	for _, a := range bytes.Split(cmdline, []byte{0}) {
 		opts = append(opts, string(a))
 	}
-	opts = append(opts, strings.Fields(env["_JAVA_OPTIONS"])...)
-	disabled := false
-	for _, o := range opts {
-		switch o {
-		case "-XX:+DisableAttachMechanism":
-			disabled = true
-		case "-XX:-DisableAttachMechanism":
-			disabled = false
-		}
-	}
-	return disabled
+	return append(opts, strings.Fields(env["_JAVA_OPTIONS"])...)
 }
 
 // inspect gathers procInfo for pid and refuses processes lockscope must not
