@@ -274,6 +274,7 @@ func testKilled(t *testing.T, vm *attach.VM, kind Kind, running func(name, remot
 	if len(f) > 3 {
 		lib = f[3]
 	}
+	t.Cleanup(func() { os.Remove(vm.HostPath(remote)) })
 	if !running(name, remote, lib) {
 		t.Fatal("profiler not running right after lockscope was killed: the test would prove nothing")
 	}
@@ -286,7 +287,6 @@ func testKilled(t *testing.T, vm *attach.VM, kind Kind, running func(name, remot
 	}
 	t.Logf("profiler stopped by itself %v after lockscope was killed (duration %v + grace %v)", time.Since(started).Round(10*time.Millisecond), duration, grace)
 	host := vm.HostPath(remote)
-	defer os.Remove(host)
 	left, err := Leftovers(vm)
 	if err != nil || !slices.ContainsFunc(left, func(l Leftover) bool { return l.Path == remote && l.Host == host }) {
 		t.Errorf("Leftovers = %+v, %v; want %s among them", left, err, remote)
