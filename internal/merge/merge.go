@@ -245,7 +245,9 @@ func (m *merger) thread(tid uint32, name string) *thread {
 		th = &thread{}
 		m.threads[tid] = th
 	}
-	if th.name == "" {
+	// The kernel's name of a thread (comm) is cut at 15 bytes; the JVM's
+	// is whole, so a longer name that extends the one known replaces it.
+	if th.name == "" || len(name) > len(th.name) && strings.HasPrefix(name, th.name) {
 		th.name = name
 	}
 	return th
@@ -492,9 +494,15 @@ func (m *merger) context(c *jfr.Chunk, ev *jfr.Event, name string) {
 			class = me.MonitorClass
 		}
 	case "jdk.ThreadPark":
-		if p, ok := ev.ThreadPark(); ok {
-			class = p.ParkedClass
+		p, ok := ev.ThreadPark()
+		// Only parks on a lock are contention. The JDK also records parks
+		// without a blocker (parkNanos) and on conditions (an idle
+		// handler waiting in its request queue's poll), which are waits
+		// for work; async-profiler records lock parks only.
+		if !ok || p.ParkedClass == nil || strings.Contains(p.ParkedClass.Name, "ConditionObject") {
+			return
 		}
+		class = p.ParkedClass
 	default:
 		return
 	}

@@ -14,14 +14,17 @@ import (
 // Summary is what a merge found, for people (WriteText) and tools (JSON).
 type Summary struct {
 	Windows WindowSummary `json:"windows"`
-	// TopFrames are the functions whose share of wall time grew the most
-	// in the slow windows against the baseline (inclusive time).
+	// TopFrames are the Java functions whose share of wall time grew the
+	// most in the slow windows against the baseline (inclusive time).
 	TopFrames []FrameShare `json:"top_frames"`
+	// TopOffCPUFrames are the same by off-CPU time: where threads blocked.
+	TopOffCPUFrames []FrameShare `json:"top_offcpu_frames"`
 	// LockHotSpots are where threads waited for locks in the slow windows:
 	// the Java frame that asked for the lock and the lock's class.
 	LockHotSpots []LockShare `json:"lock_hot_spots"`
-	// KernelCauses are the kernel functions off-CPU time in the slow
-	// windows was spent under (inclusive), against the baseline.
+	// KernelCauses are the kernel functions threads waited in (the
+	// innermost kernel frame of off-CPU time) whose share grew the most in
+	// the slow windows: a journal commit, a futex, a page fault.
 	KernelCauses []FrameShare `json:"kernel_causes"`
 	Stats        Stats        `json:"stats"`
 }
@@ -66,7 +69,8 @@ func Summarize(res *Result, opt Options, top int) *Summary {
 	// Java frames say where in the broker; native frames under them (the
 	// JVM's monitor code, libc) would only repeat it.
 	s.TopFrames = diffShares(res.Slow, res.Baseline, TypeWall, pprofbuild.KindJava, top)
-	s.KernelCauses = diffShares(res.Slow, res.Baseline, TypeOffCPU, pprofbuild.KindKernel, top)
+	s.TopOffCPUFrames = diffShares(res.Slow, res.Baseline, TypeOffCPU, pprofbuild.KindJava, top)
+	s.KernelCauses = leafShares(res.Slow, res.Baseline, TypeOffCPU, top)
 	s.LockHotSpots = lockSpots(res.Slow, res.Baseline, top)
 	return s
 }
@@ -109,6 +113,11 @@ func inclusive(p *profile.Profile, typ string, kind pprofbuild.Kind) (map[string
 func diffShares(slow, base *profile.Profile, typ string, kind pprofbuild.Kind, top int) []FrameShare {
 	sIn, sTotal := inclusive(slow, typ, kind)
 	bIn, bTotal := inclusive(base, typ, kind)
+	return rank(sIn, sTotal, bIn, bTotal, top)
+}
+
+// rank orders frames by how much their share grew from baseline to slow.
+func rank(sIn map[string]int64, sTotal int64, bIn map[string]int64, bTotal int64, top int) []FrameShare {
 	if sTotal == 0 {
 		return nil
 	}
@@ -131,6 +140,34 @@ func diffShares(slow, base *profile.Profile, typ string, kind pprofbuild.Kind, t
 		return strings.Compare(a.Frame, b.Frame)
 	})
 	return out[:min(top, len(out))]
+}
+
+// leafShares ranks the innermost kernel frames of a sample type by the
+// growth of their share. Syscall entry frames are in every stack; the leaf
+// is where the thread actually waited.
+func leafShares(slow, base *profile.Profile, typ string, top int) []FrameShare {
+	leaves := func(p *profile.Profile) (map[string]int64, int64) {
+		i := typeIndex(p, typ)
+		out := map[string]int64{}
+		var total int64
+		if i < 0 {
+			return out, 0
+		}
+		for _, s := range p.Sample {
+			v := s.Value[i]
+			if v == 0 {
+				continue
+			}
+			total += v
+			if len(s.Location) > 0 && pprofbuild.KindOf(s.Location[0].Line[0].Function) == pprofbuild.KindKernel {
+				out[s.Location[0].Line[0].Function.Name] += v
+			}
+		}
+		return out, total
+	}
+	sIn, sTotal := leaves(slow)
+	bIn, bTotal := leaves(base)
+	return rank(sIn, sTotal, bIn, bTotal, top)
 }
 
 // lockSpots groups lock time by (requesting frame, class): the leaf is the
@@ -199,6 +236,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if len(s.TopFrames) > 0 {
 		b.WriteString("\nWhat grew in the slow windows (share of wall time, slow vs baseline):\n")
 		for _, f := range s.TopFrames {
+			fmt.Fprintf(&b, "  %5.1f%% vs %5.1f%%  %s\n", 100*f.Slow, 100*f.Baseline, f.Frame)
+		}
+	}
+	if len(s.TopOffCPUFrames) > 0 {
+		b.WriteString("\nWhere blocked threads waited, growing in the slow windows (share of off-CPU time, slow vs baseline):\n")
+		for _, f := range s.TopOffCPUFrames {
 			fmt.Fprintf(&b, "  %5.1f%% vs %5.1f%%  %s\n", 100*f.Slow, 100*f.Baseline, f.Frame)
 		}
 	}

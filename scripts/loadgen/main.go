@@ -34,6 +34,7 @@ type options struct {
 	duration time.Duration
 	interval time.Duration
 	slo      time.Duration
+	clients  int
 }
 
 func (o *options) Validate() error {
@@ -50,6 +51,8 @@ func (o *options) Validate() error {
 		return fmt.Errorf("--interval must be positive, got %v", o.interval)
 	case o.duration < 0:
 		return fmt.Errorf("--duration must not be negative, got %v", o.duration)
+	case o.clients <= 0:
+		return fmt.Errorf("--clients must be positive, got %d", o.clients)
 	}
 	if _, err := o.requiredAcks(); err != nil {
 		return err
@@ -134,18 +137,24 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	acks, _ := o.requiredAcks()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(strings.Split(o.brokers, ",")...),
-		kgo.DefaultProduceTopic(o.topic),
-		kgo.RequiredAcks(acks),
-		kgo.DisableIdempotentWrite(),
-		kgo.ProducerLinger(0),
-		kgo.AllowAutoTopicCreation(),
-	)
-	if err != nil {
-		return fmt.Errorf("creating kafka client: %w", err)
+	// Several clients, as many producers share a broker: each has its own
+	// connection, so their requests reach the handlers concurrently.
+	clients := make([]*kgo.Client, o.clients)
+	for i := range clients {
+		cl, err := kgo.NewClient(
+			kgo.SeedBrokers(strings.Split(o.brokers, ",")...),
+			kgo.DefaultProduceTopic(o.topic),
+			kgo.RequiredAcks(acks),
+			kgo.DisableIdempotentWrite(),
+			kgo.ProducerLinger(0),
+			kgo.AllowAutoTopicCreation(),
+		)
+		if err != nil {
+			return fmt.Errorf("creating kafka client: %w", err)
+		}
+		defer cl.Close()
+		clients[i] = cl
 	}
-	defer cl.Close()
 
 	if o.duration > 0 {
 		var cancel context.CancelFunc
@@ -164,7 +173,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	report := time.NewTicker(o.interval)
 	defer report.Stop()
 	var produced int64
-	fmt.Fprintf(out, "loadgen: %d records/s of %d bytes to %s on %s, acks=%s, slo %v\n", o.rate, o.size, o.topic, o.brokers, o.acks, o.slo)
+	fmt.Fprintf(out, "loadgen: %d records/s of %d bytes to %s on %s from %d clients, acks=%s, slo %v\n", o.rate, o.size, o.topic, o.brokers, o.clients, o.acks, o.slo)
 	printWindow := func() {
 		lat, errs, last := cur.take()
 		total.mu.Lock()
@@ -190,7 +199,7 @@ loop:
 				t0 := time.Now()
 				wg.Add(1)
 				// The client owns the record until its promise runs.
-				cl.Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+				clients[produced%int64(len(clients))].Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
 					cur.add(time.Since(t0), err)
 					wg.Done()
 				})
@@ -199,8 +208,10 @@ loop:
 	}
 	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := cl.Flush(flushCtx); err != nil {
-		return fmt.Errorf("flushing outstanding records: %w", err)
+	for _, cl := range clients {
+		if err := cl.Flush(flushCtx); err != nil {
+			return fmt.Errorf("flushing outstanding records: %w", err)
+		}
 	}
 	wg.Wait()
 	printWindow()
@@ -222,6 +233,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long to produce (0: until interrupted)")
 	flag.DurationVar(&o.interval, "interval", 5*time.Second, "reporting interval")
 	flag.DurationVar(&o.slo, "slo", 65*time.Millisecond, "latency SLO counted in over-slo")
+	flag.IntVar(&o.clients, "clients", 4, "producer clients (connections), records spread round-robin")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o, os.Stdout)

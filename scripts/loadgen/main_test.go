@@ -23,7 +23,7 @@ func TestLoadgenAgainstDemoBroker(t *testing.T) {
 
 	var out bytes.Buffer
 	o := options{brokers: b.Addr(), topic: "lg", rate: 500, size: 100, acks: "all",
-		duration: 2500 * time.Millisecond, interval: time.Second, slo: 65 * time.Millisecond}
+		duration: 2500 * time.Millisecond, interval: time.Second, slo: 65 * time.Millisecond, clients: 3}
 	if err := run(ctx, o, &out); err != nil {
 		t.Fatalf("loadgen: %v\n%s", err, out.String())
 	}
@@ -50,7 +50,7 @@ func TestLoadgenAgainstDemoBroker(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
-	good := options{brokers: "x:1", topic: "t", rate: 1, acks: "all", interval: time.Second}
+	good := options{brokers: "x:1", topic: "t", rate: 1, acks: "all", interval: time.Second, clients: 1}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("valid options: %v", err)
 	}
@@ -60,6 +60,7 @@ func TestOptionsValidate(t *testing.T) {
 		func(o *options) { o.acks = "2" },
 		func(o *options) { o.interval = 0 },
 		func(o *options) { o.size = -1 },
+		func(o *options) { o.clients = 0 },
 	} {
 		o := good
 		bad(&o)

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/lockscope/lockscope/internal/profiler"
+)
+
+func init() { commands = append(commands, newCaptureCmd) }
+
+func newCaptureCmd() *cobra.Command {
+	o := capture.Options{
+		Duration: 60 * time.Second,
+		SLO:      65 * time.Millisecond,
+		Kind:     "service",
+		Latency:  "kafka:9092",
+		Profiler: profiler.DefaultOptions(),
+		MinBlock: time.Millisecond,
+		Version:  version,
+	}
+	cmd := &cobra.Command{
+		Use:   "capture --pid PID [-o DIR]",
+		Short: "Record what a broker's threads did while produce latency exceeded the SLO",
+		Long: `capture profiles a running broker JVM and writes a bundle: it starts
+async-profiler (or, where it is not installed, the JDK Flight Recorder) in the
+JVM through the attach mechanism, records the off-CPU intervals and kernel
+stacks of the JVM's threads with eBPF, and sniffs the Kafka protocol on the
+broker port for the latency of every produce request, all at once. Then it
+merges them: slow.pb.gz holds what the threads did inside the windows where
+produce latency exceeded the SLO, baseline.pb.gz the rest.
+
+Ctrl-C ends the capture early and still writes everything. The profiler stops
+by itself shortly after --duration even if lockscope is killed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Out == "" {
+				o.Out = fmt.Sprintf("lockscope-%d-%s", o.PID, time.Now().Format("20060102-150405"))
+			}
+			o.Progress = cmd.ErrOrStderr()
+			rep, err := capture.Run(cmd.Context(), o)
+			if rep != nil && rep.Summary != nil {
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "\nBundle: %s (%d produce requests, %d over the %v SLO)\n\n", rep.Dir, rep.Requests, rep.OverSLO, o.SLO)
+				rep.Summary.WriteText(out)
+				fmt.Fprintf(out, "\nFlame graphs: lockscope view %s   (or go tool pprof -http=: -diff_base=%s %s)\n",
+					rep.Dir, filepath.Join(rep.Dir, bundle.BaselineProfile), filepath.Join(rep.Dir, bundle.SlowProfile))
+				for _, w := range rep.Meta.Warnings {
+					fmt.Fprintln(out, "warning:", w)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.PID, "pid", 0, "the broker JVM's process id")
+	f.DurationVar(&o.Duration, "duration", o.Duration, "how long to capture")
+	f.DurationVar(&o.SLO, "slo", o.SLO, "produce latency SLO: requests slower than this make the slow windows")
+	f.DurationVar(&o.Pad, "pad", 0, "widen each slow window by this much on both sides")
+	f.StringVar(&o.Kind, "latency-kind", o.Kind, "latency compared with the SLO: service or wire")
+	f.StringVar(&o.Latency, "latency", o.Latency, "latency source: kafka:PORT (sniff live), pcap:FILE, requestlog:FILE, csv:FILE or none")
+	f.StringVar(&o.Interface, "iface", "any", "interface to sniff on")
+	f.IntSliceVar(&o.BrokerPorts, "broker-port", []int{9092}, "the broker's port in a pcap source")
+	f.Var(&o.Profiler.Profiler, "profiler", "auto (async-profiler if installed, else the JDK Flight Recorder), async-profiler or jfr")
+	f.StringVar(&o.Profiler.AsyncProfilerHome, "async-profiler", "", "async-profiler's install directory (default: $"+profiler.EnvHome+", asprof on PATH, usual places)")
+	f.DurationVar(&o.Profiler.Wall, "wall", o.Profiler.Wall, "wall-clock sampling interval")
+	f.DurationVar(&o.Profiler.Lock, "lock", o.Profiler.Lock, "lock contention threshold")
+	f.DurationVar(&o.Profiler.CPU, "cpu", 0, "also sample CPU at this interval (0: off)")
+	f.DurationVar(&o.MinBlock, "min-block", o.MinBlock, "shortest off-CPU interval recorded")
+	f.BoolVar(&o.RequireOffCPU, "require-offcpu", false, "fail instead of capturing without off-CPU intervals (no root, no BTF)")
+	f.StringVarP(&o.Out, "output", "o", "", "bundle directory to create (default lockscope-PID-TIME)")
+	f.StringToStringVar(&o.Labels, "label", nil, "key=value labels recorded in the bundle")
+	return cmd
+}

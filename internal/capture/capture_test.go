@@ -1,0 +1,211 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/demobroker"
+	"github.com/lockscope/lockscope/internal/merge"
+	"github.com/lockscope/lockscope/internal/profiler"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: capture needs BPF and a packet socket (CI runs as root)")
+	}
+}
+
+// produce runs n kgo clients producing about rate records a second in all
+// until ctx ends.
+func produce(ctx context.Context, t *testing.T, addr string, n, rate int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("orders"), kgo.DisableIdempotentWrite(),
+			kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			tick := time.NewTicker(time.Second * time.Duration(n) / time.Duration(rate))
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					cl.Produce(ctx, &kgo.Record{Value: []byte("0123456789abcdef")}, nil)
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+
+// TestCaptureEndToEnd: the demo broker with a stall inside its append lock,
+// eight producers, a capture with the JDK Flight Recorder (async-profiler
+// cannot be installed here), the live Kafka sniffer and the off-CPU
+// collector. The summary must name the append lock first, the slow profile
+// must show it far above the baseline, and nothing may stay in the JVM.
+func TestCaptureEndToEnd(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b, err := demobroker.Start(ctx, demobroker.Config{LogDir: t.TempDir(), Partitions: 3, StallMs: 150, StallEvery: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	wg := produce(loadCtx, t, b.Addr(), 8, 600)
+	defer func() { stopLoad(); wg.Wait() }()
+	time.Sleep(2 * time.Second) // metadata, connections, JIT warm-up
+
+	popts := profiler.DefaultOptions()
+	popts.Profiler = profiler.JFR
+	dir := filepath.Join(t.TempDir(), "bundle")
+	var progress strings.Builder
+	rep, err := Run(ctx, Options{PID: b.Pid(), Duration: 8 * time.Second, SLO: 65 * time.Millisecond, Kind: "service",
+		Latency: "kafka:" + port(b.Addr()), Interface: "lo", Profiler: popts, MinBlock: time.Millisecond,
+		RequireOffCPU: true, Out: dir, Version: "test", Progress: &progress})
+	if err != nil {
+		t.Fatalf("capture: %v\n%s", err, progress.String())
+	}
+	t.Logf("progress:\n%s", progress.String())
+	var text strings.Builder
+	rep.Summary.WriteText(&text)
+	t.Logf("summary:\n%s", text.String())
+
+	m := rep.Meta
+	if m.Profiler == nil || m.Profiler.Name != string(profiler.JFR) || m.Ended != "duration" {
+		t.Errorf("meta profiler %+v, ended %q", m.Profiler, m.Ended)
+	}
+	if m.Latency == nil || m.Latency.Requests < 1000 || m.Latency.OverSLO == 0 {
+		t.Errorf("latency meta %+v: want thousands of requests, some over the SLO", m.Latency)
+	}
+	if m.OffCPU == nil || m.OffCPU.Counters["events"] == 0 {
+		t.Errorf("off-CPU meta %+v", m.OffCPU)
+	}
+	s := rep.Summary
+	if len(s.LockHotSpots) == 0 || s.LockHotSpots[0].Frame != "kafka.log.UnifiedLog.append" || s.LockHotSpots[0].Class != "java.lang.Object" {
+		t.Errorf("first lock hot spot %+v, want kafka.log.UnifiedLog.append on java.lang.Object", s.LockHotSpots)
+	}
+	var appendOff *merge.FrameShare
+	for i, f := range s.TopOffCPUFrames {
+		if f.Frame == "kafka.log.UnifiedLog.append" {
+			appendOff = &s.TopOffCPUFrames[i]
+		}
+	}
+	if appendOff == nil || appendOff.Slow < 3*appendOff.Baseline || appendOff.Slow < 0.02 {
+		t.Errorf("UnifiedLog.append in off-CPU time: %+v; want its slow share over 3x the baseline's", appendOff)
+	}
+	for _, name := range []string{bundle.SlowProfile, bundle.BaselineProfile, bundle.AllProfile} {
+		out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=offcpu", filepath.Join(dir, name)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "_[k]") {
+			t.Errorf("go tool pprof -top %s: %v\n%.400s", name, err, out)
+		}
+	}
+	// Nothing lingers: no lockscope recording left in the JVM.
+	vm, err := attach.Open(b.Pid(), attach.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := vm.Jcmd(ctx, "JFR.check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "lockscope-") {
+		t.Errorf("a lockscope recording is still in the JVM:\n%s", out)
+	}
+}
+
+// TestCaptureTargetExits: the JVM dies mid-capture; the capture ends at
+// once and still writes a bundle with what was collected.
+func TestCaptureTargetExits(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := demobroker.Start(ctx, demobroker.Config{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	go func() {
+		time.Sleep(4 * time.Second)
+		syscall.Kill(b.Pid(), syscall.SIGKILL)
+	}()
+	popts := profiler.DefaultOptions()
+	popts.Profiler = profiler.JFR
+	dir := filepath.Join(t.TempDir(), "bundle")
+	var progress strings.Builder
+	t0 := time.Now()
+	rep, err := Run(ctx, Options{PID: b.Pid(), Duration: time.Minute, SLO: 65 * time.Millisecond, Kind: "service",
+		Latency: "kafka:" + port(b.Addr()), Interface: "lo", Profiler: popts, Out: dir, Progress: &progress})
+	if err != nil {
+		t.Fatalf("capture: %v\n%s", err, progress.String())
+	}
+	if d := time.Since(t0); d > 30*time.Second {
+		t.Errorf("capture took %v after the JVM died; want it to end within seconds", d)
+	}
+	if rep.Meta.Ended != "target exited" || !strings.Contains(progress.String(), "exited") {
+		t.Errorf("ended %q, progress:\n%s", rep.Meta.Ended, progress.String())
+	}
+	if _, err := bundle.Open(dir); err != nil {
+		t.Errorf("bundle: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, bundle.OffCPUFile)); err != nil {
+		t.Errorf("off-CPU intervals collected before the exit are missing: %v", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	good := Options{PID: 1, Duration: time.Second, SLO: time.Millisecond, Kind: "wire", Latency: "kafka:9092", Out: "x",
+		Profiler: profiler.DefaultOptions()}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string]func(*Options){
+		"no pid":           func(o *Options) { o.PID = 0 },
+		"zero duration":    func(o *Options) { o.Duration = 0 },
+		"no slo":           func(o *Options) { o.SLO = 0 },
+		"bad kind":         func(o *Options) { o.Kind = "x" },
+		"bad port":         func(o *Options) { o.Latency = "kafka:99999" },
+		"unknown source":   func(o *Options) { o.Latency = "carrier-pigeon:1" },
+		"source w/o arg":   func(o *Options) { o.Latency = "pcap" },
+		"no output":        func(o *Options) { o.Out = "" },
+		"negative padding": func(o *Options) { o.Pad = -1 },
+	} {
+		o := good
+		bad(&o)
+		if o.Validate() == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+	o := good
+	o.Latency = "none"
+	if err := o.Validate(); err != nil {
+		t.Errorf("latency none: %v", err)
+	}
+	if _, err := Run(context.Background(), Options{PID: 1 << 22, Duration: time.Second, SLO: time.Millisecond, Kind: "wire",
+		Latency: "none", Out: t.TempDir() + "/b", Profiler: profiler.DefaultOptions()}); err == nil || !strings.Contains(err.Error(), "--pid") {
+		t.Errorf("no such process: %v", err)
+	}
+	_ = fmt.Sprint
+}
