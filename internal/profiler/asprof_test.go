@@ -131,3 +131,31 @@ func TestAsyncProfilerContainer(t *testing.T) {
 		t.Errorf("perf map %q (%v), want the container's /tmp/perf-1.map", r.Perfmap, r.Warnings)
 	}
 }
+
+// TestAsyncProfilerOtherUser profiles a JVM of another user: the agent's
+// recording, log and status files are written by that user.
+func TestAsyncProfilerOtherUser(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(EnvHome) == "" {
+		t.Skipf("%s not set", EnvHome)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot start a JVM as another user")
+	}
+	j := jvmtest.Start(t, jvmtest.Config{User: "lockscope-test"})
+	vm := openVM(t, j.PID)
+	s, err := Start(timeout(t), vm, testOptions(AsyncProfiler, time.Second, 2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	dst := filepath.Join(t.TempDir(), "rec.jfr")
+	r, err := s.Stop(timeout(t), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, jfrSummary(t, dst), "profiler.WallClockSample", "jdk.ThreadPark")
+	if r.Perfmap != "" {
+		os.Remove(r.Perfmap)
+	}
+}
