@@ -1,6 +1,9 @@
 package jfr
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // Chunk is one self-contained part of a recording: its own metadata, its
 // own constant pools (pool keys mean nothing outside the chunk) and its
@@ -152,22 +155,29 @@ func (c *Chunk) readCheckpoints() (int, error) {
 // skips metadata and checkpoint records and events of undeclared types.
 // After it returns false, Err says whether the chunk ended cleanly.
 func (c *Chunk) Next() bool {
-	d := &c.d
-	for d.pos < len(d.b) && c.err == nil {
-		start := d.pos
-		size := int(d.i32())
-		end := start + size
-		if d.err != nil || size <= 0 || end > len(d.b) || end < start {
+	b, p := c.d.b, c.d.pos
+	for p < len(b) && c.err == nil {
+		start := p
+		var size, id uint64
+		if c.d.compressed {
+			size, p = uvarint(b, p)
+			if p >= 0 {
+				id, p = uvarint(b, p)
+			}
+		} else if p+12 <= len(b) {
+			size = uint64(binary.BigEndian.Uint32(b[p:]))
+			id = binary.BigEndian.Uint64(b[p+4:])
+			p += 12
+		} else {
+			p = -1
+		}
+		end := start + int(size)
+		if p < 0 || size == 0 || size > uint64(len(b)-start) || p > end {
 			c.fail(start, corruptf("event size %d", size))
 			return false
 		}
-		id := uint64(d.i64())
-		if d.err != nil || d.pos > end {
-			c.fail(start, corruptf("event header longer than its size %d", size))
-			return false
-		}
-		payload := d.pos
-		d.pos = end
+		payload := p
+		p = end
 		if id <= 1 {
 			if id == 0 {
 				c.MetadataRecords++
@@ -188,10 +198,12 @@ func (c *Chunk) Next() bool {
 			c.UnknownEvents++
 			continue
 		}
+		c.d.pos = p
 		ev := &c.ev
 		ev.Type, ev.c, ev.off, ev.payload, ev.end, ev.decoded = t, c, start, payload, end, false
 		return true
 	}
+	c.d.pos = p
 	return false
 }
 

@@ -25,6 +25,24 @@
 //		if err := c.Err(); err != nil { return err }
 //	}
 //
+// # Surface
+//
+//   - Reader (Open, NewReader, NextChunk, Close): chunks in file order.
+//   - Chunk: Header, Metadata, Producer; Next/Event/Err to stream events in
+//     file order; EpochNanos, MonotonicNanos, TicksToNanos for time;
+//     Stack, Thread, Method, Class to resolve pool keys (cached by key).
+//   - Event: StartTicks/Start/Duration, Thread/ThreadID, Stack/StackID, typed
+//     views (ExecutionSample, WallClockSample, MonitorEnter, MonitorWait,
+//     ThreadPark, Allocation, ThreadSleep, FileIO, SocketIO, GCPause,
+//     NativeMemory, Span), field access by name (Int, String, Class,
+//     ThreadField, Nanos, Value, Values) and by index (RawAt) for hot loops.
+//   - Summarize: per-chunk and per-type counts (lockscope jfr summary).
+//
+// Events are decoded lazily: Next only frames a record (size and type), its
+// fields are decoded on first access, and stacks, threads, methods and
+// classes are decoded on first reference and cached by pool key, so a pass
+// that needs only some event types pays for little else.
+//
 // # Lifetimes
 //
 // The *Chunk returned by NextChunk and the *Event returned by Chunk.Event

@@ -74,12 +74,28 @@ func (e *Event) decode() bool {
 	return true
 }
 
-// raw returns the raw bits of field i, or 0 when the event is corrupt.
+// raw returns the raw bits of field i, or 0 when the event is corrupt
+// (decode then zeroes every value).
 func (e *Event) raw(i int) uint64 {
-	if i < 0 || !e.decode() {
+	if i < 0 {
 		return 0
 	}
+	if !e.decoded {
+		e.decode()
+	}
 	return e.vals[i]
+}
+
+// RawAt returns the raw bits of field i of e.Type.Fields (an index from
+// Type.FieldIndex, looked up once per chunk): the value of integers and
+// booleans, the key of constant-pool references (resolve with Chunk.Class,
+// Chunk.Thread...), the IEEE bits of floats. It is the fast path for hot
+// loops; it returns 0 for an index out of range or a corrupt event.
+func (e *Event) RawAt(i int) uint64 {
+	if i >= len(e.Type.Fields) {
+		return 0
+	}
+	return e.raw(i)
 }
 
 // StartTicks is the startTime field in ticks (0 when the type has none).

@@ -172,14 +172,23 @@ type locKey struct {
 // chunkState holds what is valid only within one chunk: JFR ids.
 type chunkState struct {
 	c         *jfr.Chunk
-	handlers  map[*jfr.Type]handler
+	handlers  map[*jfr.Type]*typeInfo
+	byID      []*typeInfo // by type id, for the small ids producers use
 	fnByMeth  map[*jfr.Method]*profile.Function
 	locByKey  map[chunkLocKey]*profile.Location
 	stackLocs map[uint64][]*profile.Location
-	samples   map[sampleKey]*profile.Sample
+	samples   sampleTable
 	order     []*profile.Sample // samples in order of creation, for a stable output
 	interval  int64             // ns per cpu or wall sample
 	native    int64             // ns per native method sample
+}
+
+// typeInfo is how one event type of a chunk is converted, with its field
+// indexes looked up once per chunk.
+type typeInfo struct {
+	h     handler
+	value int // index of samples / tlabSize / allocationSize / weight / size, or -1
+	class int // index of the leaf class field, or -1
 }
 
 type chunkLocKey struct {
@@ -188,9 +197,10 @@ type chunkLocKey struct {
 	typ  string
 }
 
+// sampleKey identifies a sample within a chunk by JFR pool keys; class is
+// the leaf class key + 1, or 0 for none.
 type sampleKey struct {
 	stack, thread, class uint64
-	hasClass             bool
 }
 
 // Profile converts every chunk of r into one profile of the selected kind.
@@ -259,70 +269,93 @@ func (b *builder) chunk(c *jfr.Chunk) error {
 	}
 	cs := &chunkState{
 		c:         c,
-		handlers:  map[*jfr.Type]handler{},
+		handlers:  map[*jfr.Type]*typeInfo{},
 		fnByMeth:  map[*jfr.Method]*profile.Function{},
 		locByKey:  map[chunkLocKey]*profile.Location{},
 		stackLocs: map[uint64][]*profile.Location{},
-		samples:   map[sampleKey]*profile.Sample{},
 	}
 	wallEngine := b.readSettings(cs)
 	for _, t := range c.Metadata.Types {
-		if t.IsEvent() {
-			if h := handlerFor(b.kind, t, wallEngine); h != hNone {
-				cs.handlers[t] = h
-			}
+		if !t.IsEvent() {
+			continue
 		}
-	}
-	from, to := b.window(c)
-	for c.Next() {
-		ev := c.Event()
-		h := cs.handlers[ev.Type]
+		h := handlerFor(b.kind, t, wallEngine)
 		if h == hNone {
 			continue
 		}
-		start := ev.Start()
-		if start < from || start >= to {
-			b.stats.OutOfRange++
+		ti := &typeInfo{h: h, value: -1, class: -1}
+		switch h {
+		case hWall:
+			ti.value = t.FieldIndex("samples")
+		case hAllocTLAB:
+			ti.value = t.FieldIndex("tlabSize")
+		case hAllocOutside, hLive:
+			ti.value = t.FieldIndex("allocationSize")
+		case hAllocSample:
+			ti.value = t.FieldIndex("weight")
+		case hMalloc:
+			ti.value = t.FieldIndex("size")
+		}
+		if f, ok := leafClassField[t.Name]; ok {
+			if i := t.FieldIndex(f); i >= 0 && t.Fields[i].ConstantPool && t.Fields[i].Type.Name == "java.lang.Class" {
+				ti.class = i
+			}
+		}
+		cs.handlers[t] = ti
+		if t.ID < 1<<12 {
+			for uint64(len(cs.byID)) <= t.ID {
+				cs.byID = append(cs.byID, nil)
+			}
+			cs.byID[t.ID] = ti
+		}
+	}
+	from, to := b.window(c)
+	windowed := b.from.set || b.to.set
+	for c.Next() {
+		ev := c.Event()
+		var ti *typeInfo
+		if id := ev.Type.ID; id < uint64(len(cs.byID)) {
+			ti = cs.byID[id]
+		} else {
+			ti = cs.handlers[ev.Type]
+		}
+		if ti == nil {
 			continue
 		}
+		if windowed {
+			if start := ev.Start(); start < from || start >= to {
+				b.stats.OutOfRange++
+				continue
+			}
+		}
 		var v0, v1 int64
-		switch h {
+		switch ti.h {
 		case hCPU, hWallExec:
 			v0, v1 = 1, cs.interval
 		case hWall:
-			n, _ := ev.Int("samples")
-			n = int64(uint32(n))
-			v0, v1 = n, n*cs.interval
+			v0 = int64(uint32(ev.RawAt(ti.value))) // samples is unsigned
+			v1 = v0 * cs.interval
 		case hNative:
 			v0, v1 = 1, cs.native
 		case hDuration:
 			v0, v1 = 1, ev.Duration()
-		case hAllocTLAB:
-			v1, _ = ev.Int("tlabSize")
-			v0 = 1
-		case hAllocOutside, hLive:
-			v1, _ = ev.Int("allocationSize")
-			v0 = 1
-		case hAllocSample:
-			v1, _ = ev.Int("weight")
-			v0 = 1
-		case hMalloc:
-			v1, _ = ev.Int("size")
+		default:
+			if ti.value >= 0 {
+				v1 = int64(ev.RawAt(ti.value))
+			}
 			v0 = 1
 		}
 		if err := ev.Err(); err != nil {
 			return err
 		}
 		k := sampleKey{stack: ev.StackID(), thread: ev.ThreadID()}
-		if f, ok := leafClassField[ev.Type.Name]; ok {
-			if cl := ev.Class(f); cl != nil {
-				k.class, k.hasClass = cl.ID, true
-			}
+		if ti.class >= 0 {
+			k.class = ev.RawAt(ti.class) + 1 // 0: no class
 		}
-		s := cs.samples[k]
+		s := cs.samples.get(k)
 		if s == nil {
-			s = b.newSample(cs, ev, k)
-			cs.samples[k] = s
+			s = b.newSample(cs, k)
+			cs.samples.put(k, s)
 			cs.order = append(cs.order, s)
 		}
 		s.Value[0] += v0
@@ -430,6 +463,54 @@ func (b *builder) readSettings(cs *chunkState) bool {
 	return wallEngine
 }
 
+// sampleTable is an open-addressing hash table from sampleKey to sample:
+// the per-event lookup of a conversion, where a Go map costs too much.
+type sampleTable struct {
+	keys []sampleKey
+	vals []*profile.Sample
+	n    int
+}
+
+func (t *sampleTable) hash(k sampleKey) uint64 {
+	h := k.stack*0x9E3779B97F4A7C15 ^ k.thread*0xC2B2AE3D27D4EB4F ^ k.class*0x165667B19E3779F9
+	return h ^ h>>29
+}
+
+func (t *sampleTable) get(k sampleKey) *profile.Sample {
+	if t.n == 0 {
+		return nil
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := t.hash(k) & mask; ; i = (i + 1) & mask {
+		s := t.vals[i]
+		if s == nil || t.keys[i] == k {
+			return s
+		}
+	}
+}
+
+func (t *sampleTable) put(k sampleKey, s *profile.Sample) {
+	if 2*(t.n+1) > len(t.keys) {
+		old, oldVals := t.keys, t.vals
+		size := max(1024, 2*len(t.keys))
+		t.keys, t.vals, t.n = make([]sampleKey, size), make([]*profile.Sample, size), 0
+		for i, v := range oldVals {
+			if v != nil {
+				t.put(old[i], v)
+			}
+		}
+	}
+	mask := uint64(len(t.keys) - 1)
+	i := t.hash(k) & mask
+	for t.vals[i] != nil && t.keys[i] != k {
+		i = (i + 1) & mask
+	}
+	if t.vals[i] == nil {
+		t.n++
+	}
+	t.keys[i], t.vals[i] = k, s
+}
+
 // parseJavaDuration parses JFR setting values such as "10 ms" or "1 s".
 func parseJavaDuration(s string) (int64, bool) {
 	f := strings.Fields(s)
@@ -447,11 +528,11 @@ func parseJavaDuration(s string) (int64, bool) {
 	return n * unit, true
 }
 
-func (b *builder) newSample(cs *chunkState, ev *jfr.Event, k sampleKey) *profile.Sample {
+func (b *builder) newSample(cs *chunkState, k sampleKey) *profile.Sample {
 	s := &profile.Sample{Value: make([]int64, 2)}
 	var locs []*profile.Location
-	if k.hasClass {
-		if cl := ev.Class(leafClassField[ev.Type.Name]); cl != nil {
+	if k.class != 0 {
+		if cl := cs.c.Class(k.class - 1); cl != nil {
 			locs = append(locs, b.syntheticLoc(cl.Name))
 		}
 	}
