@@ -95,6 +95,7 @@ type orphan struct {
 
 // Conn follows one TCP connection between a client and a broker.
 type Conn struct {
+	parser         *Parser
 	client, server netip.AddrPort
 	lim            *Limits
 	stats          *Stats
@@ -121,16 +122,21 @@ type pendingReq struct {
 type Parser struct {
 	lim   Limits
 	Stats Stats
+	// topicNames maps topic ids (Kafka's base64 spelling) to names, learnt
+	// from Metadata responses on any connection.
+	topicNames map[string]string
 }
 
 // NewParser returns a parser with the given limits (zero fields take defaults).
-func NewParser(lim Limits) *Parser { return &Parser{lim: lim.withDefaults()} }
+func NewParser(lim Limits) *Parser {
+	return &Parser{lim: lim.withDefaults(), topicNames: map[string]string{}}
+}
 
 // NewConn starts following a connection. If the capture saw its start (a
 // SYN), both streams are in sync from their first byte; otherwise call
 // Desync for each direction before feeding.
 func (p *Parser) NewConn(client, server netip.AddrPort, emit func(*latency.Request)) *Conn {
-	c := &Conn{client: client, server: server, lim: &p.lim, stats: &p.Stats, emit: emit}
+	c := &Conn{parser: p, client: client, server: server, lim: &p.lim, stats: &p.Stats, emit: emit}
 	c.req.init(ToServer, &p.lim, &p.Stats)
 	c.resp.init(ToClient, &p.lim, &p.Stats)
 	return c
@@ -229,7 +235,7 @@ func (c *Conn) Close(t int64) {
 	c.closed = true
 	for _, p := range c.pending {
 		p.r.Status = latency.Unanswered
-		c.emit(p.r)
+		c.send(p.r)
 	}
 	c.pending = nil
 	c.stats.UnmatchedResponses.Add(uint64(len(c.orphans)))
@@ -272,7 +278,7 @@ func (c *Conn) finishRequest(r *latency.Request, acksKnown bool) {
 	c.stats.Requests.Add(1)
 	if r.APIKey == latency.APIProduce && acksKnown && r.Acks == 0 {
 		r.Status = latency.NoResponse
-		c.emit(r)
+		c.send(r)
 		return
 	}
 	for i, o := range c.orphans {
@@ -287,7 +293,7 @@ func (c *Conn) finishRequest(r *latency.Request, acksKnown bool) {
 		c.pending = c.pending[1:]
 		old.r.Status = latency.LostResponse
 		c.stats.Evicted.Add(1)
-		c.emit(old.r)
+		c.send(old.r)
 	}
 	c.pending = append(c.pending, pendingReq{r: r})
 }
@@ -311,7 +317,7 @@ func (c *Conn) finishResponse(corr int32, start, end int64, damaged bool) {
 				p.overtaken++
 				if p.overtaken > c.lim.Overtaken {
 					p.r.Status = latency.LostResponse
-					c.emit(p.r)
+					c.send(p.r)
 					continue
 				}
 			}
@@ -344,5 +350,11 @@ func (c *Conn) answer(r *latency.Request, start, end int64, damaged bool) {
 	if end > c.prevRespEnd {
 		c.prevRespEnd = end
 	}
+	c.send(r)
+}
+
+// send hands a finished request to the emit function, with topic ids named.
+func (c *Conn) send(r *latency.Request) {
+	c.nameTopics(r)
 	c.emit(r)
 }

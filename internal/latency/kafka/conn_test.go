@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -152,7 +153,7 @@ func TestProduceVersions(t *testing.T) {
 					if ver >= 13 {
 						var id [16]byte
 						copy(id[:], name)
-						return fmt.Sprintf("%x", id)
+						return base64.RawURLEncoding.EncodeToString(id[:])
 					}
 					return name
 				}
@@ -444,5 +445,43 @@ func TestResyncEveryOffset(t *testing.T) {
 			}
 			_ = p
 		}
+	}
+}
+
+// TestTopicIDsNamedFromMetadata: Produce v13 names topics by id; a
+// Metadata v12 response seen earlier (on any connection of the parser)
+// gives their names.
+func TestTopicIDsNamedFromMetadata(t *testing.T) {
+	p, meta, rec := newTestConn(Limits{})
+	mreq := kmsg.NewPtrMetadataRequest()
+	mreq.Version = 12
+	meta.Feed(ToServer, kmsg.NewRequestFormatter(kmsg.FormatterClientID("c")).AppendRequest(nil, mreq, 1), 1)
+	mresp := kmsg.NewPtrMetadataResponse()
+	mresp.Version = 12
+	for _, name := range []string{"orders", "clicks"} {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic = kmsg.StringPtr(name)
+		copy(mt.TopicID[:], name)
+		mresp.Topics = append(mresp.Topics, mt)
+	}
+	body := mresp.AppendTo(nil)
+	frame := binary.BigEndian.AppendUint32(nil, uint32(4+1+len(body)))
+	frame = binary.BigEndian.AppendUint32(frame, 1)
+	frame = append(frame, 0) // flexible response header: no tags
+	frame = append(frame, body...)
+	feedSplit(meta, ToClient, frame, 7, 2)
+
+	prod := p.NewConn(testClient, testServer, rec.emit)
+	prod.Feed(ToServer, produceFrame(t, 13, 5, -1, "", []tp{{"orders", 0, [][]byte{batch(1, 0)}}, {"other", 1, [][]byte{batch(1, 0)}}}), 3)
+	prod.Feed(ToClient, responseFrame(5, true, 0), 4)
+	if len(rec.got) != 2 {
+		t.Fatalf("got %d requests, want 2", len(rec.got))
+	}
+	var other [16]byte
+	copy(other[:], "other")
+	got := []string{rec.got[1].Partitions[0].Topic, rec.got[1].Partitions[1].Topic}
+	want := []string{"orders", base64.RawURLEncoding.EncodeToString(other[:])}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("topics (-want +got):\n%s", diff)
 	}
 }

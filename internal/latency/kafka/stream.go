@@ -1,8 +1,8 @@
 package kafka
 
 import (
+	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 
 	"github.com/lockscope/lockscope/internal/latency"
 )
@@ -39,6 +39,7 @@ const (
 	stRecSkip   // the rest of a batch
 	// response header
 	stRespCorr
+	stRespKeep // the body of a Metadata response, kept for topic names
 	// the rest of the frame
 	stSkip
 )
@@ -72,7 +73,9 @@ type stream struct {
 	records    int   // records counted so far in this record set, -1 unknown
 	batchLen   int64
 
-	corr int32 // response being parsed (ToClient)
+	corr        int32 // response being parsed (ToClient)
+	metaVersion int16
+	keep        []byte
 
 	lim   *Limits
 	stats *Stats
@@ -212,11 +215,18 @@ func (c *Conn) feed(s *stream, data []byte, t int64) {
 // endFrame completes the current frame at t, the arrival of its last byte.
 func (c *Conn) endFrame(s *stream, t int64) {
 	if s.dir == ToClient {
-		if s.st == stRespCorr {
+		switch {
+		case s.st == stRespCorr:
 			// Cut before its correlation id: nothing to match.
 			c.stats.UnmatchedResponses.Add(1)
-		} else {
+		default:
+			if s.st == stRespKeep && !s.damaged {
+				c.learnTopics(s.metaVersion, s.keep)
+			}
 			c.finishResponse(s.corr, s.start, t, s.damaged)
+		}
+		if cap(s.keep) > 64<<10 {
+			s.keep = nil
 		}
 		s.reset()
 		return
@@ -253,6 +263,18 @@ func (c *Conn) stepResponse(s *stream, data []byte) []byte {
 		}
 		s.corr = int32(binary.BigEndian.Uint32(b))
 		s.enterSkip()
+		if ver, ok := c.metadataRequest(s.corr); ok && s.remain <= maxMetadata {
+			// Keep a Metadata response whole: it names the topic ids
+			// that Produce v13+ uses.
+			s.st = stRespKeep
+			s.metaVersion = ver
+			s.keep = s.keep[:0]
+		}
+	case stRespKeep:
+		n := min(int64(len(data)), s.remain)
+		s.keep = append(s.keep, data[:n]...)
+		s.remain -= n
+		data = data[n:]
 	case stSkip:
 		n := min(int64(len(data)), s.remain)
 		s.remain -= n
@@ -432,7 +454,9 @@ func (c *Conn) stepRequest(s *stream, data []byte, t int64) []byte {
 			return data
 		}
 		if b, ok := s.take(&data, 16); ok {
-			s.topic = hex.EncodeToString(b)
+			// Kafka's own spelling of a topic id (Uuid.toString): what
+			// kafka-topics --describe shows. Named once metadata is seen.
+			s.topic = base64.RawURLEncoding.EncodeToString(b)
 			s.st = stPartCount
 		}
 	case stPartCount:

@@ -133,3 +133,34 @@ func TestLiveLoopback(t *testing.T) {
 		})
 	}
 }
+
+// TestProduceV13TopicNames: a current client produces with Produce v13,
+// which names topics by id; the sniffer names them from the Metadata
+// responses it saw.
+func TestProduceV13TopicNames(t *testing.T) {
+	_, port := cluster(t)
+	lr := startLive(t, "lo", port)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", port)), kgo.DefaultProduceTopic("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	var n int
+	for _, r := range lr.stop(t) {
+		if r.APIKey != latency.APIProduce {
+			continue
+		}
+		n++
+		if r.APIVersion < 13 || len(r.Partitions) != 1 || r.Partitions[0].Topic != "orders" {
+			t.Errorf("produce v%d partitions %+v, want v13+ to orders", r.APIVersion, r.Partitions)
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d produce requests, want 5", n)
+	}
+}
