@@ -68,6 +68,7 @@ by itself shortly after --duration even if lockscope is killed.`,
 	f.IntSliceVar(&o.BrokerPorts, "broker-port", []int{9092}, "the broker's port in a pcap source")
 	f.Var(&o.Profiler.Profiler, "profiler", "auto (async-profiler if installed, else the JDK Flight Recorder), async-profiler or jfr")
 	f.StringVar(&o.Profiler.AsyncProfilerHome, "async-profiler", "", "async-profiler's install directory (default: $"+profiler.EnvHome+", asprof on PATH, usual places)")
+	f.DurationVar(&o.Profiler.Grace, "grace", o.Profiler.Grace, "the profiler stops by itself this long after --duration should lockscope die")
 	f.DurationVar(&o.Profiler.Wall, "wall", o.Profiler.Wall, "wall-clock sampling interval")
 	f.DurationVar(&o.Profiler.Lock, "lock", o.Profiler.Lock, "lock contention threshold")
 	f.DurationVar(&o.Profiler.CPU, "cpu", 0, "also sample CPU at this interval (0: off)")

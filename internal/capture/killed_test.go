@@ -1,0 +1,149 @@
+package capture
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/demobroker"
+	"github.com/lockscope/lockscope/internal/profiler"
+)
+
+// The killed-capture test runs a capture in a child process (this test
+// binary, re-executed) and kills it with SIGKILL.
+const helperEnv = "LOCKSCOPE_CAPTURE_HELPER"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		os.Exit(runHelper(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// runHelper captures "PID PORT DIR" for 6 s with a 2 s grace.
+func runHelper(spec string) int {
+	f := strings.Fields(spec)
+	pid, _ := strconv.Atoi(f[0])
+	popts := profiler.DefaultOptions()
+	popts.Profiler = profiler.JFR
+	popts.Grace = 2 * time.Second
+	_, err := Run(context.Background(), Options{PID: pid, Duration: 6 * time.Second, SLO: 65 * time.Millisecond, Kind: "service",
+		Latency: "kafka:" + f[1], Interface: "lo", Profiler: popts, RequireOffCPU: true, Out: f[2], Progress: os.Stdout})
+	if err != nil {
+		fmt.Println("helper:", err)
+		return 1
+	}
+	return 0
+}
+
+// progsOf lists the ids of the BPF programs a process holds, from the
+// fdinfo of its file descriptors ("prog_id:" lines).
+func progsOf(t *testing.T, pid int) []int {
+	t.Helper()
+	fds, err := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	for _, fd := range fds {
+		b, err := os.ReadFile(fd)
+		if err != nil {
+			continue // closed meanwhile
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				if id, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// TestCaptureKilled: SIGKILL of lockscope in the middle of a capture
+// leaves no BPF program loaded and, once the duration and grace have
+// passed, no recording running in the JVM.
+func TestCaptureKilled(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := demobroker.Start(ctx, demobroker.Config{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir := filepath.Join(t.TempDir(), "bundle")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %s %s", helperEnv, b.Pid(), port(b.Addr()), dir))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the capture runs (its first progress line), then kill it.
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), "s/6s") {
+	}
+	progs := progsOf(t, cmd.Process.Pid)
+	if len(progs) == 0 {
+		t.Fatal("the capture holds no BPF program while running")
+	}
+	killed := time.Now()
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	// BPF programs go with the process's file descriptors.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left, err := exec.Command("bpftool", "-j", "prog", "show").Output()
+		if err != nil {
+			t.Fatalf("bpftool prog show: %v (scripts/setup.sh installs bpftool)", err)
+		}
+		alive := 0
+		for _, id := range progs {
+			if strings.Contains(string(left), fmt.Sprintf(`"id":%d,`, id)) {
+				alive++
+			}
+		}
+		if alive == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d BPF programs of the killed capture still loaded after 10s", alive)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The recording stops by itself after duration + grace (8 s from start).
+	vm, err := attach.Open(b.Pid(), attach.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() string {
+		s, err := vm.Jcmd(ctx, "JFR.check")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := check(); !strings.Contains(s, "lockscope-") {
+		t.Logf("recording already gone right after the kill:\n%s", s)
+	}
+	time.Sleep(time.Until(killed.Add(9 * time.Second)))
+	if s := check(); strings.Contains(s, "lockscope-") {
+		t.Errorf("a lockscope recording still runs in the JVM after duration and grace:\n%s", s)
+	}
+}
