@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/clock"
 )
 
 // startAsprof loads async-profiler into the JVM and starts it.
@@ -26,7 +27,7 @@ func (s *Session) startAsprof(ctx context.Context, in *Install) error {
 	// (its asprof launcher's convention), so the file can be read and removed.
 	s.log = attach.TmpDir + "/asprof-log.lockscope-" + s.id
 	s.command = asprofStart(s.opts, s.remote, s.log)
-	s.start = ReadClocks()
+	s.start = clock.Sample()
 	_, err = s.vm.Load(ctx, s.lib, true, s.command)
 	msg := s.readLog()
 	if err != nil {

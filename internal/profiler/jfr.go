@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/clock"
 )
 
 // startJFR starts a Flight Recorder recording with lockscope's settings,
@@ -28,7 +29,7 @@ func (s *Session) startJFR(ctx context.Context) error {
 		s.version = "JDK " + v.JDK
 	}
 	s.command = jfrStart(s.opts, s.Name(), settingsPath, s.remote)
-	s.start = ReadClocks()
+	s.start = clock.Sample()
 	out, err := s.vm.Jcmd(ctx, s.command)
 	if err != nil {
 		if strings.Contains(err.Error(), "Unknown diagnostic command") {

@@ -13,26 +13,9 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/clock"
 )
-
-// ClockPair is one reading of the monotonic and the realtime clock, taken
-// back to back, in nanoseconds. Pairs from the start and the end of a
-// capture let wall-clock stamps (the JDK's JFR, packets, logs) be put on
-// the monotonic clock the bundle uses.
-type ClockPair struct {
-	Monotonic int64 `json:"monotonic_ns"`
-	Realtime  int64 `json:"realtime_ns"`
-}
-
-// ReadClocks reads both clocks.
-func ReadClocks() ClockPair {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ClockPair{Monotonic: ts.Nano(), Realtime: time.Now().UnixNano()}
-}
 
 // Session is a profiler running in a JVM. It is owned by the goroutine that
 // started it: Stop collects its recording, Close stops it without.
@@ -47,7 +30,7 @@ type Session struct {
 	remote  string // the recording, in the JVM's mount namespace
 	lib     string // async-profiler: the agent, in the JVM's mount namespace
 	log     string // async-profiler: its log, in the JVM's mount namespace
-	start   ClockPair
+	start   clock.Pair
 	done    bool
 }
 
@@ -58,8 +41,10 @@ type Result struct {
 	Version  string // async-profiler's version ("4.5"), or the JDK's ("JDK 17.0.15")
 	Command  string // what was sent to the JVM to start it
 	File     string // the recording, at the path given to Stop
-	Start    ClockPair
-	End      ClockPair
+	// Start and End pair the monotonic and realtime clocks when the
+	// profiler started and stopped (internal/clock).
+	Start clock.Pair
+	End   clock.Pair
 	// StoppedBySelf: the profiler had reached its own limit before Stop.
 	StoppedBySelf bool
 	// Perfmap is the host path of the JVM's JIT symbol map, if written.
@@ -163,7 +148,7 @@ func (s *Session) Stop(ctx context.Context, dst string) (*Result, error) {
 	} else {
 		r.StoppedBySelf, err = s.stopJFR(ctx)
 	}
-	r.End = ReadClocks()
+	r.End = clock.Sample()
 	if err != nil {
 		os.Remove(s.vm.HostPath(s.remote))
 		return nil, err
