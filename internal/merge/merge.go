@@ -94,6 +94,10 @@ type Stats struct {
 	// events skipped because no clock mapping was given.
 	NoThread int64 `json:"no_thread"`
 	NoClock  int64 `json:"no_clock"`
+	// JDKChunks counts chunks of the JDK Flight Recorder, whose "wall"
+	// samples are only its execution and native-method samples: threads
+	// blocked in Java (sleeping, waiting for a monitor) are never sampled.
+	JDKChunks int `json:"jdk_chunks"`
 	// SlowWindows and SlowTime describe the windows used.
 	SlowWindows int           `json:"slow_windows"`
 	SlowTime    time.Duration `json:"slow_time_ns"`
@@ -300,6 +304,9 @@ func (m *merger) readRecording(path string) error {
 			return fmt.Errorf("merge: %w", err)
 		}
 		m.stats.Chunks++
+		if c.Producer == jfr.ProducerJDK {
+			m.stats.JDKChunks++
+		}
 		if err := m.chunk(c); err != nil {
 			return err
 		}

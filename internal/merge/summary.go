@@ -235,6 +235,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	if len(s.TopFrames) > 0 {
 		b.WriteString("\nWhat grew in the slow windows (share of wall time, slow vs baseline):\n")
+		if s.Stats.JDKChunks > 0 {
+			b.WriteString("  (JDK Flight Recorder: only threads running Java or native code are sampled; see off-CPU time below for blocked ones)\n")
+		}
 		for _, f := range s.TopFrames {
 			fmt.Fprintf(&b, "  %5.1f%% vs %5.1f%%  %s\n", 100*f.Slow, 100*f.Baseline, f.Frame)
 		}
