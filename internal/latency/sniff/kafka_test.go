@@ -44,11 +44,21 @@ func freePort(t *testing.T) int {
 // oracle is ours. stop ends it and returns the file.
 func dumpcap(t *testing.T, port int) (stop func() string) {
 	t.Helper()
+	return dumpcapOn(t, port, "lo", "")
+}
+
+// dumpcapOn captures on an interface with a link type ("" for its default).
+func dumpcapOn(t *testing.T, port int, iface, linkType string) (stop func() string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("not root: capturing on lo needs CAP_NET_RAW")
 	}
 	path := filepath.Join(t.TempDir(), "capture.pcapng")
-	cmd := exec.Command("dumpcap", "-q", "-i", "lo", "-f", fmt.Sprintf("tcp port %d", port), "-w", path)
+	args := []string{"-q", "-i", iface, "-f", fmt.Sprintf("tcp port %d", port), "-w", path}
+	if linkType != "" {
+		args = append(args, "-y", linkType)
+	}
+	cmd := exec.Command("dumpcap", args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -395,4 +405,35 @@ func dropEvery(t *testing.T, in, out string, n int) (kept, dropped int) {
 		kept++
 	}
 	return kept, dropped
+}
+
+// TestCookedCaptures reads captures of the "any" interface in both Linux
+// cooked encapsulations (SLL and SLL2), as tcpdump -i any writes them, and
+// checks them against tshark.
+func TestCookedCaptures(t *testing.T) {
+	_, port := cluster(t)
+	stops := map[string]func() string{
+		"LINUX_SLL":  dumpcapOn(t, port, "any", "LINUX_SLL"),
+		"LINUX_SLL2": dumpcapOn(t, port, "any", "LINUX_SLL2"),
+	}
+	cl := client(t, port)
+	for i := range 50 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	for name, stop := range stops {
+		t.Run(name, func(t *testing.T) {
+			path := stop()
+			reqs, s := sniffFile(t, path, port)
+			if n := len(produces(reqs)); n != 50 {
+				t.Errorf("%d produce requests, want 50 (%s)", n, statsString(s))
+			}
+			if d := s.Stats.Duplicates.Load(); d != 0 {
+				t.Errorf("%d duplicate segments", d)
+			}
+			compareWithTshark(t, path, port, reqs, 1.0)
+		})
+	}
 }
