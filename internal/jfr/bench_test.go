@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lockscope/lockscope/internal/testdata"
@@ -80,8 +81,10 @@ func fileSize(b *testing.B, p string) int64 {
 // them).
 func BenchmarkDecodeBig(b *testing.B) {
 	p := bigRecording(b)
-	b.SetBytes(fileSize(b, p))
+	size := fileSize(b, p)
+	b.SetBytes(size)
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		r, err := Open(p)
 		if err != nil {
@@ -114,13 +117,16 @@ func BenchmarkDecodeBig(b *testing.B) {
 			b.Fatalf("only %d events with stacks", n)
 		}
 	}
+	reportCPU(b, cpu0, size)
 }
 
 // BenchmarkCountBig only frames events (no field decoding): the floor.
 func BenchmarkCountBig(b *testing.B) {
 	p := bigRecording(b)
-	b.SetBytes(fileSize(b, p))
+	size := fileSize(b, p)
+	b.SetBytes(size)
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		r, err := Open(p)
 		if err != nil {
@@ -144,4 +150,39 @@ func BenchmarkCountBig(b *testing.B) {
 			b.Fatalf("%d events", n)
 		}
 	}
+	reportCPU(b, cpu0, size)
+}
+
+// BenchmarkDecodeBigParallel is BenchmarkDecodeBig with the chunks decoded
+// on two goroutines (the machine has two vCPUs), through Parallel.
+func BenchmarkDecodeBigParallel(b *testing.B) {
+	p := bigRecording(b)
+	size := fileSize(b, p)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		var n atomic.Int64
+		err := Parallel(p, 2, func(c *Chunk) error {
+			k := int64(0)
+			var sum int64
+			for c.Next() {
+				ev := c.Event()
+				sum += ev.StartTicks()
+				if ev.Stack() != nil {
+					k++
+				}
+				ev.Thread()
+			}
+			n.Add(k)
+			return c.Err()
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n.Load() < 9_000_000 {
+			b.Fatalf("only %d events with stacks", n.Load())
+		}
+	}
+	reportCPU(b, cpu0, size)
 }

@@ -200,7 +200,7 @@ func (c *Chunk) Next() bool {
 		}
 		c.d.pos = p
 		ev := &c.ev
-		ev.Type, ev.c, ev.off, ev.payload, ev.end, ev.decoded = t, c, start, payload, end, false
+		ev.Type, ev.c, ev.off, ev.payload, ev.end, ev.ndec, ev.bad = t, c, start, payload, end, 0, false
 		return true
 	}
 	c.d.pos = p

@@ -11,7 +11,9 @@ type Event struct {
 	c                 *Chunk
 	off, payload, end int
 	vals              []uint64
-	decoded, ok       bool
+	ndec              int // fields decoded so far
+	pos               int // chunk offset of field ndec
+	bad               bool
 }
 
 // Chunk is the chunk the event belongs to (for time conversion and pool
@@ -24,30 +26,47 @@ func (e *Event) Offset() int64 { return e.c.Offset + int64(e.off) }
 // Size is the event's size in bytes, header included.
 func (e *Event) Size() int { return e.end - e.off }
 
+// decode decodes every field; it reports false for a corrupt event.
 func (e *Event) decode() bool {
-	if e.decoded {
-		return e.ok
+	if e.ndec < len(e.Type.Fields) {
+		e.decodeTo(len(e.Type.Fields))
 	}
-	e.decoded = true
+	return !e.bad
+}
+
+// decodeTo decodes fields up to (not including) n, continuing where the
+// last call stopped: the common fields (start, duration, thread, stack)
+// come first in every producer's events, so a pass that needs only those
+// never decodes the rest.
+func (e *Event) decodeTo(n int) {
 	t := e.Type
-	n := len(t.Fields)
-	if cap(e.vals) < n {
-		e.vals = make([]uint64, n, n+8)
+	if e.ndec == 0 {
+		nf := len(t.Fields)
+		if cap(e.vals) < nf {
+			e.vals = make([]uint64, nf, nf+8)
+		}
+		e.vals = e.vals[:nf]
+		e.pos = e.payload
 	}
-	vals := e.vals[:n]
+	vals := e.vals
 	// Read from the whole chunk so that word loads work up to the event's
 	// end; overrunning the event is caught below.
-	d := decoder{b: e.c.buf, pos: e.payload, compressed: e.c.d.compressed}
-	b, p := d.b, d.pos
-	for i, o := range t.ops {
-		switch o {
+	b, p := e.c.buf, e.pos
+	var err error
+	for i := e.ndec; i < n; i++ {
+		switch t.ops[i] {
 		case opVarint:
+			if uint(p) < uint(len(b)) && b[p] < 0x80 {
+				vals[i] = uint64(b[p])
+				p++
+				continue
+			}
 			vals[i], p = uvarint(b, p)
 			if p < 0 {
 				p = len(b) + 1
 			}
 		case opByte:
-			if p < len(b) {
+			if uint(p) < uint(len(b)) {
 				vals[i] = uint64(b[p])
 			}
 			p++
@@ -55,33 +74,34 @@ func (e *Event) decode() bool {
 			if p > len(b) {
 				break
 			}
-			d.pos = p
+			d := decoder{b: b, pos: p, compressed: e.c.d.compressed}
 			vals[i] = d.scalar(&t.Fields[i])
 			p = d.pos
+			if d.err != nil {
+				err = d.err
+			}
 		}
 	}
-	if p > e.end && d.err == nil {
-		d.err = errShort
+	e.pos, e.ndec = p, n
+	if p > e.end && err == nil {
+		err = errShort
 	}
-	e.vals = vals
-	if d.err != nil {
+	if err != nil {
 		clear(vals)
-		e.c.fail(e.off, fmt.Errorf("decoding %s event: %w", t.Name, d.err))
-		e.ok = false
-		return false
+		e.ndec = len(vals)
+		e.bad = true
+		e.c.fail(e.off, fmt.Errorf("decoding %s event: %w", t.Name, err))
 	}
-	e.ok = true
-	return true
 }
 
 // raw returns the raw bits of field i, or 0 when the event is corrupt
-// (decode then zeroes every value).
+// (decodeTo then zeroes every value).
 func (e *Event) raw(i int) uint64 {
 	if i < 0 {
 		return 0
 	}
-	if !e.decoded {
-		e.decode()
+	if i >= e.ndec {
+		e.decodeTo(i + 1)
 	}
 	return e.vals[i]
 }

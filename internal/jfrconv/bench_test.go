@@ -44,9 +44,11 @@ func bigRecording(b *testing.B) string {
 func BenchmarkPprofBig(b *testing.B) {
 	p := bigRecording(b)
 	st, _ := os.Stat(p)
-	b.SetBytes(st.Size())
+	size := st.Size()
+	b.SetBytes(size)
 	b.ReportAllocs()
 	out := filepath.Join(b.TempDir(), "out.pb.gz")
+	cpu0 := cpuTime()
 	for b.Loop() {
 		s, err := Run(Options{Input: p, Output: out, Event: "wall", Format: "pprof"}, nil)
 		if err != nil {
@@ -56,14 +58,17 @@ func BenchmarkPprofBig(b *testing.B) {
 			b.Fatalf("%d wall samples", s.Totals[0])
 		}
 	}
+	reportCPU(b, cpu0, size)
 }
 
 // BenchmarkProfileBig builds the profile without writing it.
 func BenchmarkProfileBig(b *testing.B) {
 	p := bigRecording(b)
 	st, _ := os.Stat(p)
-	b.SetBytes(st.Size())
+	size := st.Size()
+	b.SetBytes(size)
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		r, err := jfr.Open(p)
 		if err != nil {
@@ -74,4 +79,5 @@ func BenchmarkProfileBig(b *testing.B) {
 		}
 		r.Close()
 	}
+	reportCPU(b, cpu0, size)
 }
