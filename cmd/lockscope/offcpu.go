@@ -36,6 +36,7 @@ and failed stack walks: anything but events means missing data.`,
 	f.DurationVarP(&o.Duration, "duration", "d", 10*time.Second, "how long to collect; 0 runs until Ctrl-C")
 	f.DurationVar(&o.MinBlock, "min-block", offcpu.DefaultMinBlock, "shortest off-CPU interval kept; 0 keeps every switch (costly)")
 	f.StringVar(&o.Mode, "mode", string(offcpu.Lazy), "lazy: kernel stack at switch-in; eager: kernel+user stacks at switch-out (offcputime-like cost)")
+	f.Uint32Var(&o.EagerSample, "eager-sample", 1, "eager mode: walk stacks at one switch-out in N (the others get the lazy kernel stack)")
 	f.StringVar(&o.Format, "format", "pprof", "pprof or folded")
 	f.StringVarP(&o.Output, "output", "o", "", `output file, "-" for stdout (default offcpu.pb.gz for pprof, stdout for folded)`)
 	cmd.MarkFlagRequired("pid")

@@ -23,6 +23,9 @@ type Options struct {
 	MinBlock time.Duration
 	// Mode is "lazy" or "eager".
 	Mode string
+	// EagerSample walks stacks at one switch-out in this many in eager
+	// mode (0 or 1: every one).
+	EagerSample uint32
 	// Format is "pprof" or "folded".
 	Format string
 	// Output is the file written; "-" is standard output. Empty means
@@ -56,7 +59,7 @@ func (o *Options) Validate() error {
 
 // Config is the collector configuration the options ask for.
 func (o *Options) Config() offcpu.Config {
-	cfg := offcpu.Config{PIDs: o.PIDs, MinBlock: o.MinBlock, Mode: offcpu.Mode(o.Mode)}
+	cfg := offcpu.Config{PIDs: o.PIDs, MinBlock: o.MinBlock, Mode: offcpu.Mode(o.Mode), EagerSampleEvery: o.EagerSample}
 	if cfg.Mode == "" {
 		cfg.Mode = offcpu.Lazy
 	}
