@@ -18,6 +18,10 @@
 // and never pinned, so a killed lockscope leaves no program attached. An
 // Interval owns its memory; nothing it holds points into reused buffers.
 //
+// Neither flavour needs tracefs: tp_btf programs attach by BTF id and raw_tp
+// programs by tracepoint name through bpf(2), so an unmounted
+// /sys/kernel/tracing does not matter here.
+//
 // Cost: the sched_switch program filters on the target tgids (load-time
 // constants) before anything else, so a switch of another process costs one
 // tracepoint dispatch and two loads. Lazy mode (the default) walks a kernel
@@ -26,4 +30,5 @@
 // marked __sched (schedule, do_nanosleep, ...) as it does for any task that
 // is not running. Eager mode and the raw_tp flavour walk stacks at switch-out
 // from inside the tracepoint, which costs microseconds per switch.
+// scripts/bench-offcpu.sh measures all of this against perf bench sched pipe.
 package offcpu
