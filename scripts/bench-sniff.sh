@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-200000}
 RATE=${RATE:-50000}
 DURATION=${DURATION:-10s}
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-128}
 COUNT=${COUNT:-3}
 
 command -v tshark >/dev/null || { echo "bench-sniff: tshark missing; run scripts/setup.sh" >&2; exit 1; }

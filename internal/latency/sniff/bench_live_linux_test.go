@@ -22,7 +22,7 @@ import (
 var (
 	liveRate     = flag.Int("sniff.rate", 50000, "produce requests per second offered in BenchmarkLiveCapture")
 	liveDuration = flag.Duration("sniff.duration", 5*time.Second, "how long BenchmarkLiveCapture offers load")
-	liveConns    = flag.Int("sniff.conns", 16, "client connections in BenchmarkLiveCapture")
+	liveConns    = flag.Int("sniff.conns", 128, "client connections in BenchmarkLiveCapture")
 )
 
 // echoBroker answers every request frame at once with a minimal response
