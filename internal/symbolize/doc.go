@@ -6,8 +6,11 @@
 // async-profiler).
 //
 // A Kernel table is immutable once loaded and safe for concurrent use. A
-// Process reads the process's mappings when created and loads each ELF file
-// once, on first use; it is not safe for concurrent use. Both keep only
+// Process reads the process's mappings when created, and again (at most once
+// a second) when an address falls in none of them or in no perf-map entry,
+// since a JVM maps libraries and compiles code long after it starts; it
+// loads each ELF file once, on first use, and is not safe for concurrent
+// use. After the process exits it keeps naming with what it last read. Both keep only
 // names and addresses, never open files. Unknown addresses are not errors:
 // they are named by their hex value so that a stack keeps its depth.
 //

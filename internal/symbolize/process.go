@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Frame is a named user address.
@@ -34,20 +35,34 @@ type mapping struct {
 type Process struct {
 	pid      int
 	maps     []mapping
+	mapsRead time.Time
 	files    map[string]*elfSyms
 	perfMap  *symTable
-	perfRead bool
+	perfRead time.Time
 }
 
 // NewProcess reads the mappings of pid. Call it while the process lives;
 // its files and perf map are read on first use.
 func NewProcess(pid int) (*Process, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	p := &Process{pid: pid, files: map[string]*elfSyms{}}
+	if err := p.readMaps(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// mapsRefresh bounds how often an address in no known mapping makes the
+// mappings be read again: a JVM maps libraries and code long after start.
+const mapsRefresh = time.Second
+
+func (p *Process) readMaps() error {
+	p.mapsRead = time.Now()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", p.pid))
 	if err != nil {
-		return nil, fmt.Errorf("reading mappings of process %d: %w", pid, err)
+		return fmt.Errorf("reading mappings of process %d: %w", p.pid, err)
 	}
 	defer f.Close()
-	p := &Process{pid: pid, files: map[string]*elfSyms{}}
+	var maps []mapping
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// start-end perms offset dev inode path
@@ -62,16 +77,42 @@ func NewProcess(pid int) (*Process, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			continue
 		}
-		p.maps = append(p.maps, mapping{start: start, end: end, off: off, path: strings.Join(fs[5:], " ")})
+		maps = append(maps, mapping{start: start, end: end, off: off, path: strings.Join(fs[5:], " ")})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading mappings of process %d: %w", pid, err)
+		return fmt.Errorf("reading mappings of process %d: %w", p.pid, err)
 	}
-	return p, nil
+	p.maps = maps
+	return nil
 }
 
 // Lookup names addr.
 func (p *Process) Lookup(addr uint64) Frame {
+	f, ok := p.lookupMaps(addr)
+	if !ok && time.Since(p.mapsRead) >= mapsRefresh {
+		// A process that has exited keeps the mappings known so far.
+		if p.readMaps() == nil {
+			f, ok = p.lookupMaps(addr)
+		}
+	}
+	if ok {
+		return f
+	}
+	if name, ok := p.perf().lookup(addr); ok {
+		return Frame{Name: name, File: "[perf-map]", Known: true}
+	}
+	// The JVM appends to its perf map as it compiles (or writes it on
+	// demand, jcmd Compiler.perfmap): read it again on a miss.
+	if time.Since(p.perfRead) >= mapsRefresh {
+		p.perfMap = nil
+		if name, ok := p.perf().lookup(addr); ok {
+			return Frame{Name: name, File: "[perf-map]", Known: true}
+		}
+	}
+	return Frame{Name: fmt.Sprintf("%#x", addr)}
+}
+
+func (p *Process) lookupMaps(addr uint64) (Frame, bool) {
 	for _, m := range p.maps {
 		if addr < m.start || addr >= m.end {
 			continue
@@ -79,17 +120,12 @@ func (p *Process) Lookup(addr uint64) Frame {
 		es := p.elf(m.path)
 		if es != nil {
 			if name, ok := es.lookup(addr - m.start + m.off); ok {
-				return Frame{Name: name, File: m.path, Known: true}
+				return Frame{Name: name, File: m.path, Known: true}, true
 			}
 		}
-		return Frame{Name: fmt.Sprintf("%#x", addr), File: m.path}
+		return Frame{Name: fmt.Sprintf("%#x", addr), File: m.path}, true
 	}
-	if pm := p.perf(); pm != nil {
-		if name, ok := pm.lookup(addr); ok {
-			return Frame{Name: name, File: "[perf-map]", Known: true}
-		}
-	}
-	return Frame{Name: fmt.Sprintf("%#x", addr)}
+	return Frame{}, false
 }
 
 func (p *Process) elf(path string) *elfSyms {
@@ -106,12 +142,17 @@ func (p *Process) elf(path string) *elfSyms {
 	return es
 }
 
+// perf returns the perf map read last, reading it if there is none yet;
+// an absent map is an empty table.
 func (p *Process) perf() *symTable {
-	if !p.perfRead {
-		p.perfRead = true
+	if p.perfMap == nil {
+		p.perfRead = time.Now()
+		p.perfMap = &symTable{}
 		f, err := os.Open(fmt.Sprintf("/tmp/perf-%d.map", p.pid))
 		if err == nil {
-			p.perfMap, _ = parsePerfMap(f)
+			if t, err := parsePerfMap(f); err == nil {
+				p.perfMap = t
+			}
 			f.Close()
 		}
 	}
