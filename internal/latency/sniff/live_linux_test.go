@@ -3,15 +3,19 @@ package sniff
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -162,5 +166,84 @@ func TestProduceV13TopicNames(t *testing.T) {
 	}
 	if n != 5 {
 		t.Errorf("%d produce requests, want 5", n)
+	}
+}
+
+// TestLiveIPv6 runs the broker on ::1: the port filter's IPv6 branch and
+// the IPv6 decoding meet real packets.
+func TestLiveIPv6(t *testing.T) {
+	port := freePort(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(1, "orders"),
+		kfake.ListenFn(func(network, address string) (net.Listener, error) {
+			_, p, _ := net.SplitHostPort(address)
+			return net.Listen("tcp6", net.JoinHostPort("::1", p))
+		}))
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer c.Close()
+	lr := startLive(t, "any", port)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("[::1]:%d", port)), kgo.DefaultProduceTopic("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	var n int
+	for _, r := range lr.stop(t) {
+		if r.APIKey == latency.APIProduce && r.Status == latency.Answered && r.Client.Addr().Is6() && r.Server.Port() == uint16(port) {
+			n++
+		}
+	}
+	if n != 20 || lr.s.Stats.Duplicates.Load() != 0 {
+		t.Errorf("%d answered IPv6 produce requests, %d duplicates; want 20 and 0", n, lr.s.Stats.Duplicates.Load())
+	}
+}
+
+// TestOpenLiveWithoutCapNetRaw re-runs this test binary as nobody and
+// checks that opening a capture fails with an error that names the missing
+// capability and the ways out.
+func TestOpenLiveWithoutCapNetRaw(t *testing.T) {
+	if os.Getenv("LOCKSCOPE_SNIFF_CHILD") != "" {
+		_, err := OpenLive(LiveOptions{Interface: "lo", Ports: []uint16{9092}})
+		fmt.Println("error:", err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot switch to another user")
+	}
+	// nobody must be able to reach the binary: copy it to a world-readable
+	// directory.
+	dir, err := os.MkdirTemp("", "lockscope-nocap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sniff.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestOpenLiveWithoutCapNetRaw$")
+	cmd.Env = append(os.Environ(), "LOCKSCOPE_SNIFF_CHILD=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, want := range []string{"operation not permitted", "CAP_NET_RAW", "setcap cap_net_raw+ep", "--read"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error lacks %q:\n%s", want, out)
+		}
 	}
 }
