@@ -367,8 +367,12 @@ func (r *runState) live(ctx context.Context) (*Sniffer, error) {
 		iface = "any"
 	}
 	fmt.Fprintf(r.out, "sniffing Kafka on %s port %v, SLO %v (%s latency); Ctrl-C ends\n", iface, r.o.Ports, r.o.SLO, r.metric)
-	var lastDrops uint64
+	var lastDrops, lastTLS uint64
 	err = c.Run(ctx, s, r.o.Interval, func(now time.Time) {
+		if n := s.Kafka().TLSConns.Load(); n > lastTLS {
+			fmt.Fprintf(r.out, "%s  %d new TLS connections: not readable from packets (see the summary)\n", now.Format("15:04:05"), n-lastTLS)
+			lastTLS = n
+		}
 		drops := s.Stats.KernelDrops.Load()
 		fmt.Fprintf(r.out, "%s  %6.0f req/s  p50 %s  p99 %s  max %s  over SLO %d  drops %d  holes %d\n",
 			now.Format("15:04:05"), float64(r.tickN)/r.o.Interval.Seconds(), ms(r.tick.quantile(0.5)), ms(r.tick.quantile(0.99)),
