@@ -31,4 +31,10 @@
 // is not running. Eager mode and the raw_tp flavour walk stacks at switch-out
 // from inside the tracepoint, which costs microseconds per switch.
 // scripts/bench-offcpu.sh measures all of this against perf bench sched pipe.
+//
+// User stacks (eager mode) are frame-pointer walks by the kernel. Code built
+// without frame pointers ends them early: Debian's glibc is, so a thread
+// blocked inside libc (a JVM parked on a futex) shows only the libc frame.
+// Java stacks come from async-profiler, joined by thread and time; these
+// intervals supply what it cannot see, the kernel side.
 package offcpu

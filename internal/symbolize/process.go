@@ -12,12 +12,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ianlancetaylor/demangle"
 )
 
 // Frame is a named user address.
 type Frame struct {
-	// Name is the function (C/C++ or Java method from the perf map), or
-	// the hex address when unknown.
+	// Name is the function (C, demangled C++, or the Java method from the
+	// perf map); for an address in a file without a symbol for it,
+	// "file+0xoffset"; for an address in no mapping, the hex address.
 	Name string
 	// File is the mapped file (or "[perf-map]" for JIT code); empty when
 	// the address is in no mapping.
@@ -117,13 +120,18 @@ func (p *Process) lookupMaps(addr uint64) (Frame, bool) {
 		if addr < m.start || addr >= m.end {
 			continue
 		}
+		off := addr - m.start + m.off
 		es := p.elf(m.path)
 		if es != nil {
-			if name, ok := es.lookup(addr - m.start + m.off); ok {
-				return Frame{Name: name, File: m.path, Known: true}, true
+			if name, ok := es.lookup(off); ok {
+				// C++ (libjvm) names are mangled in the symbol table.
+				return Frame{Name: demangle.Filter(name, demangle.NoParams), File: m.path, Known: true}, true
 			}
 		}
-		return Frame{Name: fmt.Sprintf("%#x", addr), File: m.path}, true
+		// Stripped code (Debian's libc keeps only its exported
+		// symbols): the file and offset still name the place, and
+		// can be resolved later against debug symbols.
+		return Frame{Name: fmt.Sprintf("%s+%#x", filepath.Base(m.path), off), File: m.path}, true
 	}
 	return Frame{}, false
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,10 +125,15 @@ func TestProcessLibc(t *testing.T) {
 	if got := p.Lookup(8); got.Known || got.Name != "0x8" {
 		t.Errorf("Lookup(8) = %+v, want unknown", got)
 	}
+	// libc's first page holds its ELF header, no function.
+	if got := p.Lookup(libc.start); got.Known || got.Name != fmt.Sprintf("%s+%#x", filepath.Base(libc.path), libc.off) {
+		t.Errorf("Lookup(libc start) = %+v, want file+offset", got)
+	}
 }
 
-// A real JVM's perf map (jcmd PID Compiler.perfmap) names JIT code.
-func TestProcessPerfMap(t *testing.T) {
+// A real JVM: its perf map (jcmd PID Compiler.perfmap) names JIT code, and
+// libjvm's symbol table names HotSpot's C++ code.
+func TestProcessJVM(t *testing.T) {
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Fatal("java not found: run scripts/setup.sh (installs openjdk-17)")
@@ -181,4 +187,46 @@ func TestProcessPerfMap(t *testing.T) {
 	if !got.Known || got.Name != name || got.File != "[perf-map]" {
 		t.Errorf("Lookup = %+v, want %q from the perf map", got, name)
 	}
+
+	// libjvm's own symbol table names HotSpot's C++ functions, demangled.
+	var jvm mapping
+	for _, m := range p.maps {
+		if strings.HasSuffix(m.path, "/libjvm.so") {
+			jvm = m
+		}
+	}
+	if jvm.path == "" {
+		t.Fatal("no libjvm.so mapping")
+	}
+	addr, err := elfSymbolAddr(jvm, "_ZN13ObjectMonitor6EnterIEP10JavaThread")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Lookup(addr + 1); !got.Known || got.Name != "ObjectMonitor::EnterI" {
+		t.Errorf("Lookup(ObjectMonitor::EnterI+1) = %+v", got)
+	}
+}
+
+// elfSymbolAddr returns where symbol name of the file of m is mapped.
+func elfSymbolAddr(m mapping, name string) (uint64, error) {
+	f, err := elf.Open(m.path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range syms {
+		if s.Name != name {
+			continue
+		}
+		for _, pr := range f.Progs {
+			if pr.Type == elf.PT_LOAD && pr.Flags&elf.PF_X != 0 && s.Value >= pr.Vaddr && s.Value < pr.Vaddr+pr.Memsz {
+				return m.start + (s.Value - pr.Vaddr + pr.Off) - m.off, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s not in the symbol table of %s", name, m.path)
 }
