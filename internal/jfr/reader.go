@@ -239,6 +239,15 @@ func (r *Reader) index_(start int64, h Header, buf []byte) (*Chunk, error) {
 	return c, nil
 }
 
+// ParseHeader decodes and checks a chunk header (the first 68 bytes of a
+// chunk), e.g. to learn a recording's start without reading its chunks.
+func ParseHeader(b []byte) (Header, error) {
+	if len(b) < headerSize {
+		return Header{}, fmt.Errorf("%w: %d of %d header bytes present", ErrTruncated, len(b), headerSize)
+	}
+	return parseHeader(b)
+}
+
 func parseHeader(b []byte) (Header, error) {
 	if !bytes.Equal(b[:4], []byte("FLR\x00")) {
 		return Header{}, ErrNotJFR

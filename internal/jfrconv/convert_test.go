@@ -248,3 +248,37 @@ func TestTimeWindow(t *testing.T) {
 		t.Errorf("first 10 s %d + rest %d != all %d", a, b, all)
 	}
 }
+
+// TestParallelEqualsSequential: converting chunks concurrently gives the
+// same profile as converting them one after the other.
+func TestParallelEqualsSequential(t *testing.T) {
+	for _, tc := range []struct{ file, kind string }{
+		{"asprof-wall-lock-nocstack-chunked.jfr", "wall"},
+		{"jdk-lockscope-jfc-multichunk.jfr", "lock"},
+		{"asprof-jfrsync-wall-lock.jfr", "wall"},
+		{"asprof-wall-lock-nocstack-chunked-truncated.jfr", "lock"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			in := testdata.JFR(t, tc.file)
+			opt := Options{Input: in, Event: tc.kind, Format: "pprof"}
+			r, err := jfr.Open(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			seq, sst, err := Profile(r, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			par, pst, err := ProfileFile(in, opt, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sst.Chunks != pst.Chunks || sst.Events != pst.Events || sst.Totals[0] != pst.Totals[0] || sst.Totals[1] != pst.Totals[1] ||
+				(sst.Err == nil) != (pst.Err == nil) || len(seq.Sample) != len(par.Sample) || len(seq.Location) != len(par.Location) {
+				t.Errorf("sequential %+v (%d samples, %d locations), parallel %+v (%d, %d)",
+					sst, len(seq.Sample), len(seq.Location), pst, len(par.Sample), len(par.Location))
+			}
+		})
+	}
+}

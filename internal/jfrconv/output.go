@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/google/pprof/profile"
-	"github.com/lockscope/lockscope/internal/jfr"
 )
 
 // FoldedIndex is the sample value folded output carries for a kind: the
@@ -76,12 +75,7 @@ func Run(opt Options, stdout io.Writer) (Stats, error) {
 	if err := opt.Validate(); err != nil {
 		return Stats{}, err
 	}
-	r, err := jfr.Open(opt.Input)
-	if err != nil {
-		return Stats{}, err
-	}
-	defer r.Close()
-	p, st, err := Profile(r, opt)
+	p, st, err := ProfileFile(opt.Input, opt, 0)
 	if err != nil {
 		return st, err
 	}
