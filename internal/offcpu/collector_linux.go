@@ -343,6 +343,9 @@ func (c *Collector) read(ctx context.Context) {
 			}
 		}
 		iv.Thread = names.get(iv.TGID, iv.TID)
+		if iv.WakerTID != 0 {
+			iv.WakerThread = names.get(0, iv.WakerTID)
+		}
 		// A slow consumer blocks the reader; the kernel side then counts
 		// what no longer fits in the ring buffer as drops.
 		c.out <- iv

@@ -158,9 +158,12 @@ func TestJVMContendedMonitor(t *testing.T) {
 			blocked += time.Duration(iv.Duration())
 			if iv.WakerTID == holder {
 				wokenByHolder = true
+				if iv.WakerThread != "lockscope-holde" {
+					t.Errorf("waker %d named %q, want lockscope-holde", iv.WakerTID, iv.WakerThread)
+				}
 			}
 		}
-		t.Logf("waiter %d: %v %v waker=%d %s", iv.TID, iv.State, time.Duration(iv.Duration()), iv.WakerTID, strings.Join(names, ";"))
+		t.Logf("waiter %d: %v %v waker=%d (%s) %s", iv.TID, iv.State, time.Duration(iv.Duration()), iv.WakerTID, iv.WakerThread, strings.Join(names, ";"))
 	}
 	// The holder keeps the monitor 1s; the waiter's parks (HotSpot's
 	// timed backoff splits them) must add up to most of it.

@@ -57,6 +57,10 @@ type Interval struct {
 	// (sched_waking); 0 if none was seen or the wakeup came from an
 	// interrupt over the idle task.
 	WakerTID uint32
+	// WakerThread is the waker's thread name when it could be read (the
+	// waker may belong to another process, or be a kernel thread such as
+	// jbd2).
+	WakerThread string
 	// Kernel is the kernel stack the thread waited in.
 	Kernel []uint64
 	// User is the native user stack at switch-out (eager mode only,

@@ -28,12 +28,19 @@ func newThreadNames() *threadNames {
 	return &threadNames{m: map[uint32]threadName{}, now: time.Now}
 }
 
+// get returns the name of thread tid of process tgid; tgid 0 means unknown.
 func (t *threadNames) get(tgid, tid uint32) string {
 	now := t.now()
 	if n, ok := t.m[tid]; ok && now.Sub(n.read) < threadNameTTL {
 		return n.name
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", tgid, tid))
+	path := fmt.Sprintf("/proc/%d/task/%d/comm", tgid, tid)
+	if tgid == 0 {
+		// Any thread of any process: /proc/TID works although
+		// only process ids are listed there.
+		path = fmt.Sprintf("/proc/%d/comm", tid)
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		n := t.m[tid]
 		n.read = now
