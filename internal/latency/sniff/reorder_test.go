@@ -87,3 +87,32 @@ func TestReorderedAndDuplicatedSegments(t *testing.T) {
 	}
 	t.Logf("%d of %d latencies exact; %d out-of-order and %d duplicate segments", exact, len(got), s.Stats.OutOfOrder.Load(), s.Stats.Duplicates.Load())
 }
+
+// TestResetEndsConnection: a RST ends the connection at once; the request
+// still awaiting its response is reported Unanswered, not kept.
+func TestResetEndsConnection(t *testing.T) {
+	pkts, _ := synthPackets(t, synth.Config{Connections: 1, Requests: 3, MaxRecords: 1})
+	// Handshake (3 packets), then per request: request segment, its ACK,
+	// response segment, its ACK. Cut after the third request's ACK.
+	cut := 3 + 2*4 + 2
+	var got []*latency.Request
+	s, err := New(Options{Ports: []uint16{9092}}, func(r *latency.Request) { got = append(got, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkts[:cut] {
+		s.Packet(layers.LinkTypeEthernet, p.data, p.t)
+	}
+	// The server resets: reuse the last server-to-client ACK with RST set.
+	rst := append([]byte(nil), pkts[cut-1].data...)
+	rst[14+20+13] |= flagRST
+	s.Packet(layers.LinkTypeEthernet, rst, pkts[cut-1].t+1000)
+	if len(got) != 3 || got[2].Status != latency.Unanswered || s.Connections() != 0 {
+		t.Fatalf("after RST: %d requests (last %v), %d connections; want 3 with the last unanswered, 0", len(got), got[len(got)-1].Status, s.Connections())
+	}
+	for _, r := range got[:2] {
+		if r.Status != latency.Answered {
+			t.Errorf("request %d: %v", r.CorrelationID, r.Status)
+		}
+	}
+}
