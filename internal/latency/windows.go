@@ -71,17 +71,28 @@ func (b *Builder) Add(r *Request) bool {
 	if l <= b.slo {
 		return false
 	}
-	b.spans = append(b.spans, Window{Start: r.SlowSince(b.metric), End: r.ResponseEnd, Requests: 1, Worst: l})
+	b.AddWindow(Window{Start: r.SlowSince(b.metric), End: r.ResponseEnd, Requests: 1, Worst: l})
 	return true
 }
 
-// AddWindow keeps a window known to be slow (from a window-list source).
-func (b *Builder) AddWindow(w Window) { b.spans = append(b.spans, w) }
+// compactAt bounds the spans kept before overlapping ones are merged, so a
+// long capture with many slow requests holds one span per slow window, not
+// one per slow request.
+const compactAt = 1 << 16
 
-// Build sorts, pads and merges what was added. The Builder may be used on.
-func (b *Builder) Build() *WindowSet {
-	ws := &WindowSet{Clock: b.clock, Metric: b.metric, SLO: b.slo, Pad: b.pad}
-	spans := slices.Clone(b.spans)
+// AddWindow keeps a window known to be slow (from a window-list source).
+func (b *Builder) AddWindow(w Window) {
+	b.spans = append(b.spans, w)
+	if len(b.spans) >= compactAt && len(b.spans)%compactAt == 0 {
+		merged := mergeSpans(b.spans, 0)
+		// Keep room to grow before the next compaction.
+		b.spans = append(make([]Window, 0, len(merged)+compactAt), merged...)
+	}
+}
+
+// mergeSpans sorts spans by start, widens each by pad and merges those
+// that overlap or touch.
+func mergeSpans(spans []Window, pad time.Duration) []Window {
 	slices.SortFunc(spans, func(x, y Window) int {
 		switch {
 		case x.Start < y.Start:
@@ -91,19 +102,26 @@ func (b *Builder) Build() *WindowSet {
 		}
 		return 0
 	})
+	var out []Window
 	for _, w := range spans {
-		w.Start -= int64(b.pad)
-		w.End += int64(b.pad)
-		if n := len(ws.Windows); n > 0 && w.Start <= ws.Windows[n-1].End {
-			last := &ws.Windows[n-1]
+		w.Start -= int64(pad)
+		w.End += int64(pad)
+		if n := len(out); n > 0 && w.Start <= out[n-1].End {
+			last := &out[n-1]
 			last.End = max(last.End, w.End)
 			last.Requests += w.Requests
 			last.Worst = max(last.Worst, w.Worst)
 			continue
 		}
-		ws.Windows = append(ws.Windows, w)
+		out = append(out, w)
 	}
-	return ws
+	return out
+}
+
+// Build sorts, pads and merges what was added. The Builder may be used on.
+func (b *Builder) Build() *WindowSet {
+	return &WindowSet{Clock: b.clock, Metric: b.metric, SLO: b.slo, Pad: b.pad,
+		Windows: mergeSpans(slices.Clone(b.spans), b.pad)}
 }
 
 // Contains reports whether t lies in a window.

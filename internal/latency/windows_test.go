@@ -173,3 +173,22 @@ func TestReadWindowListPlain(t *testing.T) {
 		t.Error("a list without start and end columns was accepted")
 	}
 }
+
+// TestBuilderCompacts: a million slow requests in a thousand bursts keep
+// the builder at most a compaction's worth of spans, with the same result.
+func TestBuilderCompacts(t *testing.T) {
+	b := NewBuilder(10, Wire, 0)
+	for burst := range 1000 {
+		for i := range 1000 {
+			end := int64(burst)*1e6 + int64(i)*10 + 100
+			b.Add(answered(end, 50, 50))
+		}
+	}
+	if len(b.spans) > 2*compactAt {
+		t.Errorf("builder holds %d spans", len(b.spans))
+	}
+	ws := b.Build()
+	if len(ws.Windows) != 1000 || ws.Windows[0].Requests != 1000 || ws.Windows[999].Requests != 1000 {
+		t.Errorf("%d windows (first %+v)", len(ws.Windows), ws.Windows[0])
+	}
+}
