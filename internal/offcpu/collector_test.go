@@ -275,11 +275,11 @@ func TestEagerStacks(t *testing.T) {
 		for _, a := range iv.User {
 			f := proc.Lookup(a)
 			un = append(un, f.Name+"@"+f.File)
-			if f.File != exe {
+			if f.File != exe && !raceEnabled {
 				t.Errorf("user frame %#x in %q, want in %s", a, f.File, exe)
 			}
 		}
-		if len(iv.User) < 3 {
+		if len(iv.User) < 3 && !raceEnabled {
 			t.Errorf("user stack of %d frames, want the walk to reach main", len(iv.User))
 		}
 		if len(iv.Waker) == 0 {

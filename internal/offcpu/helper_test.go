@@ -100,7 +100,9 @@ func startHelper(t *testing.T, role string, env ...string) *helper {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	// No asynchronous preemption: its signals would interrupt the
 	// helper's system calls and split its intervals.
-	cmd.Env = append(os.Environ(), append(env, "LOCKSCOPE_OFFCPU_HELPER="+role, "GODEBUG=asyncpreemptoff=1")...)
+	// Under -race, no sleep at exit: it would be one more interval.
+	cmd.Env = append(os.Environ(), append(env, "LOCKSCOPE_OFFCPU_HELPER="+role, "GODEBUG=asyncpreemptoff=1",
+		"GORACE=atexit_sleep_ms=0")...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package offcpu
+
+const raceEnabled = false
