@@ -56,10 +56,18 @@ func (e *Event) decodeTo(n int) {
 	for i := e.ndec; i < n; i++ {
 		switch t.ops[i] {
 		case opVarint:
-			if uint(p) < uint(len(b)) && b[p] < 0x80 {
-				vals[i] = uint64(b[p])
-				p++
-				continue
+			// One- and two-byte values (type ids, pool keys, small
+			// numbers) without a call; longer ones gather a word.
+			if uint(p+1) < uint(len(b)) {
+				if c := b[p]; c < 0x80 {
+					vals[i] = uint64(c)
+					p++
+					continue
+				} else if c2 := b[p+1]; c2 < 0x80 {
+					vals[i] = uint64(c&0x7f) | uint64(c2)<<7
+					p += 2
+					continue
+				}
 			}
 			vals[i], p = uvarint(b, p)
 			if p < 0 {
@@ -101,7 +109,9 @@ func (e *Event) raw(i int) uint64 {
 		return 0
 	}
 	if i >= e.ndec {
-		e.decodeTo(i + 1)
+		// Callers nearly always want several of the leading common
+		// fields: decode them in one go.
+		e.decodeTo(max(i+1, e.Type.common.prefix))
 	}
 	return e.vals[i]
 }
@@ -231,11 +241,11 @@ func (e *Event) Ticks(name string) (int64, bool) {
 	return e.c.EpochNanos(v), true
 }
 
-// Err reports whether decoding the event's fields failed (the chunk's Err
-// then says where).
+// Err reports whether decoding the fields read so far failed (the chunk's
+// Err then says where). It decodes nothing itself.
 func (e *Event) Err() error {
-	if e.decode() {
-		return nil
+	if e.bad {
+		return e.c.err
 	}
-	return e.c.err
+	return nil
 }

@@ -120,6 +120,7 @@ func compileOps(t *Type, compressed bool) []op {
 // so that typed views do not look names up per event. -1 means absent.
 type commonFields struct {
 	start, duration, thread, stack int
+	prefix                         int // 1 + the largest of them
 }
 
 // Metadata is a chunk's type system, from its metadata event.
@@ -345,6 +346,7 @@ func buildMetadata(root *element) (*Metadata, error) {
 		if i := t.common.duration; i >= 0 && (t.Fields[i].Array || t.Fields[i].Type.kind != kLong) {
 			t.common.duration = -1
 		}
+		t.common.prefix = 1 + max(t.common.start, t.common.duration, t.common.thread, t.common.stack)
 	}
 	return m, nil
 }

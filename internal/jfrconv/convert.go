@@ -65,6 +65,7 @@ const (
 	hNative           // jdk.NativeMethodSample
 	hDuration         // weighted by duration
 	hValue            // weighted by a size field
+	hSetting          // jdk.ActiveSetting: sampling intervals
 )
 
 // Sample groups of a chunk. Whether execution samples are CPU or wall
@@ -315,7 +316,6 @@ func convertChunk(c *jfr.Chunk, opt Options, recordStart int64) *partial {
 		locByKey:  map[chunkLocKey]int32{},
 		stackLocs: map[uint64][]int32{},
 	}
-	p.readSettings(c)
 	var byID []*typeInfo
 	infos := map[*jfr.Type]*typeInfo{}
 	for _, t := range c.Metadata.Types {
@@ -323,6 +323,9 @@ func convertChunk(c *jfr.Chunk, opt Options, recordStart int64) *partial {
 			continue
 		}
 		h, valueField := handlerFor(opt.Event, t)
+		if t.Name == "jdk.ActiveSetting" {
+			h = hSetting
+		}
 		if h == hNone {
 			continue
 		}
@@ -354,6 +357,12 @@ func convertChunk(c *jfr.Chunk, opt Options, recordStart int64) *partial {
 			ti = infos[ev.Type]
 		}
 		if ti == nil {
+			continue
+		}
+		if ti.h == hSetting {
+			// Only the merge needs the intervals, so settings are read
+			// in the same pass wherever they are in the chunk.
+			p.setting(c, ev)
 			continue
 		}
 		g := uint8(groupMain)
@@ -399,46 +408,33 @@ func convertChunk(c *jfr.Chunk, opt Options, recordStart int64) *partial {
 	return p
 }
 
-// readSettings reads the chunk's jdk.ActiveSetting events: async-profiler's
-// engine and intervals, the JDK's sampling periods per event type.
-func (p *partial) readSettings(c *jfr.Chunk) {
-	set := c.Metadata.Type("jdk.ActiveSetting")
-	if set == nil {
+// setting reads one jdk.ActiveSetting event: async-profiler's engine and
+// intervals, the JDK's sampling periods per event type.
+func (p *partial) setting(c *jfr.Chunk, ev *jfr.Event) {
+	name, _ := ev.String("name")
+	value, _ := ev.String("value")
+	if p.asprof {
+		switch name {
+		case "engine":
+			p.engine, p.hasEngine = value, true
+		case "interval":
+			p.interval, _ = strconv.ParseInt(value, 10, 64)
+			p.hasIntv = true
+		case "wall":
+			p.wall, _ = strconv.ParseInt(value, 10, 64)
+			p.hasWall = true
+		}
 		return
 	}
-	iName, iValue, iID := set.FieldIndex("name"), set.FieldIndex("value"), set.FieldIndex("id")
-	if iName < 0 || iValue < 0 {
-		return
-	}
-	for c.Next() {
-		ev := c.Event()
-		if ev.Type != set {
-			continue
-		}
-		name, _ := ev.String("name")
-		value, _ := ev.String("value")
-		if p.asprof {
-			switch name {
-			case "engine":
-				p.engine, p.hasEngine = value, true
-			case "interval":
-				p.interval, _ = strconv.ParseInt(value, 10, 64)
-				p.hasIntv = true
-			case "wall":
-				p.wall, _ = strconv.ParseInt(value, 10, 64)
-				p.hasWall = true
-			}
-			continue
-		}
-		if name == "period" && iID >= 0 {
-			if t := c.Metadata.TypeByID(ev.RawAt(iID)); t != nil {
+	if name == "period" {
+		if id, ok := ev.Int("id"); ok {
+			if t := c.Metadata.TypeByID(uint64(id)); t != nil {
 				if ns, ok := parseJavaDuration(value); ok {
 					p.periods[t.Name] = ns
 				}
 			}
 		}
 	}
-	c.Rewind()
 }
 
 // window turns the time bounds into absolute epoch ns.
