@@ -57,7 +57,8 @@ Live capture needs root or CAP_NET_RAW.`,
 	f.DurationVar(&o.Pad, "pad", 0, "widen each slow window by this much on both sides")
 	f.StringVarP(&o.Write, "write", "w", "", "also write the captured packets to this pcap file")
 	f.BoolVar(&o.AllAPIs, "all-apis", false, "report every request, not only produce")
-	f.DurationVar(&o.Interval, "interval", time.Second, "live report interval")
+	f.DurationVar(&o.Interval, "interval", time.Second, "report interval (live, or with --timeline)")
+	f.BoolVar(&o.Timeline, "timeline", false, "with --read: print a line per interval of the input's own time")
 	f.IntVar(&o.MaxSlowLines, "max-slow", 20, "slow requests printed per interval at most")
 	f.StringVar(&tz, "log-tz", "", "time zone a request log was written in (default local)")
 	return cmd

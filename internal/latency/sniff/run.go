@@ -30,6 +30,9 @@ type RunOptions struct {
 	Pad      time.Duration
 	Write    string // live: also write the packets to this pcap
 	AllAPIs  bool   // report every api, not only Produce
+	// Timeline prints, for --read, a line per interval of the input's own
+	// time, as a live capture does per second.
+	Timeline bool
 	Interval time.Duration
 	// MaxSlowLines bounds the slow requests printed per interval.
 	MaxSlowLines int
@@ -155,6 +158,36 @@ type runState struct {
 	slowN   int
 	sum     Summary
 	err     error
+	// offline timeline: the start of the current interval (input time)
+	tickAt int64
+}
+
+// line prints one interval's line.
+func (r *runState) line(at time.Time, rate float64, extra string) {
+	fmt.Fprintf(r.out, "%s  %6.0f req/s  p50 %s  p99 %s  max %s  over SLO %d%s\n",
+		at.Format("15:04:05"), rate, ms(r.tick.quantile(0.5)), ms(r.tick.quantile(0.99)), ms(r.tick.max), r.tickOv, extra)
+	if r.slowN > r.o.MaxSlowLines {
+		fmt.Fprintf(r.out, "  ... and %d more slow requests\n", r.slowN-r.o.MaxSlowLines)
+	}
+	r.tick.reset()
+	r.tickN, r.tickOv, r.slowN = 0, 0, 0
+}
+
+// offlineTick closes the timeline's interval when a request ends past it.
+// Requests end roughly in order (per connection strictly), so a request
+// from a closed interval counts in the current one.
+func (r *runState) offlineTick(end int64) {
+	iv := int64(r.o.Interval)
+	if r.tickAt == 0 {
+		r.tickAt = end - end%iv
+	}
+	if end < r.tickAt+iv {
+		return
+	}
+	if r.tickN > 0 || r.tickOv > 0 {
+		r.line(latency.TimeOf(r.tickAt), float64(r.tickN)/r.o.Interval.Seconds(), "")
+	}
+	r.tickAt = end - end%iv
 }
 
 func (r *runState) request(q *latency.Request) {
@@ -177,6 +210,9 @@ func (r *runState) request(q *latency.Request) {
 	}
 	if !q.Measured() {
 		return
+	}
+	if r.o.Read != "" && r.o.Timeline {
+		r.offlineTick(q.ResponseEnd)
 	}
 	r.total.add(q.Wire)
 	r.totalS.add(q.Service)
@@ -271,6 +307,13 @@ func Run(ctx context.Context, o RunOptions, stdout, stderr io.Writer) (*Summary,
 	r.sum.Windows = r.builder.Build()
 	if err == nil && o.Windows != "" {
 		err = writeWindows(o.Windows, r.sum.Windows)
+	}
+	if o.Read != "" {
+		if o.Timeline && r.tickN > 0 {
+			r.line(latency.TimeOf(r.tickAt), float64(r.tickN)/o.Interval.Seconds(), "")
+		} else if r.slowN > o.MaxSlowLines {
+			fmt.Fprintf(r.out, "  ... and %d more slow requests\n", r.slowN-o.MaxSlowLines)
+		}
 	}
 	if err == nil || r.sum.Requests > 0 || (s != nil && s.Stats.Packets.Load() > 0) {
 		r.summary(s)
@@ -374,15 +417,8 @@ func (r *runState) live(ctx context.Context) (*Sniffer, error) {
 			lastTLS = n
 		}
 		drops := s.Stats.KernelDrops.Load()
-		fmt.Fprintf(r.out, "%s  %6.0f req/s  p50 %s  p99 %s  max %s  over SLO %d  drops %d  holes %d\n",
-			now.Format("15:04:05"), float64(r.tickN)/r.o.Interval.Seconds(), ms(r.tick.quantile(0.5)), ms(r.tick.quantile(0.99)),
-			ms(r.tick.max), r.tickOv, drops-lastDrops, s.Stats.Holes.Load())
-		if r.slowN > r.o.MaxSlowLines {
-			fmt.Fprintf(r.out, "  ... and %d more slow requests\n", r.slowN-r.o.MaxSlowLines)
-		}
+		r.line(now, float64(r.tickN)/r.o.Interval.Seconds(), fmt.Sprintf("  drops %d  holes %d", drops-lastDrops, s.Stats.Holes.Load()))
 		lastDrops = drops
-		r.tick.reset()
-		r.tickN, r.tickOv, r.slowN = 0, 0, 0
 	})
 	s.Flush(time.Now().UnixNano())
 	return s, err

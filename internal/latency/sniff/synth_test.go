@@ -5,7 +5,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lockscope/lockscope/internal/latency"
 	"github.com/lockscope/lockscope/internal/latency/sniff/synth"
@@ -92,5 +96,41 @@ func TestSniffCommandOnCapture(t *testing.T) {
 		if !bytes.Contains(out.Bytes(), []byte(want)) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestSniffTimeline: --read --timeline prints a line per interval of the
+// capture's own time, and the requests in the lines add up.
+func TestSniffTimeline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.pcap")
+	f, _ := os.Create(path)
+	if _, err := synth.Write(f, synth.Config{Connections: 3, Requests: 300, SlowEvery: 30}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var out bytes.Buffer
+	o := RunOptions{Ports: []int{9092}, Read: path, SLO: slo, Metric: "wire", Timeline: true, Interval: 100 * time.Millisecond, MaxSlowLines: 1}
+	if _, err := Run(t.Context(), o, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^10:00:\d\d +(\d+) req/s  p50 [\d.]+ms  p99 [\d.]+ms  max [\d.]+ms  over SLO (\d+)$`)
+	var reqs, over float64
+	lines := re.FindAllStringSubmatch(out.String(), -1)
+	for _, m := range lines {
+		n, _ := strconv.ParseFloat(m[1], 64)
+		s, _ := strconv.ParseFloat(m[2], 64)
+		reqs += n / 10 // req/s over 100 ms
+		over += s
+	}
+	if len(lines) < 5 || int(reqs+0.5) != 300 || over != 10 {
+		t.Errorf("%d lines adding up to %.0f requests, %.0f over the SLO; want ≥ 5, 300, 10:\n%s", len(lines), reqs, over, out.String())
+	}
+	out.Reset()
+	o.Timeline = false
+	if _, err := Run(t.Context(), o, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "... and 9 more slow requests") {
+		t.Errorf("no line for the slow requests beyond --max-slow:\n%s", out.String())
 	}
 }
