@@ -20,8 +20,9 @@ func newOffcpuCmd() *cobra.Command {
 spent off the CPU for at least --min-block, with the kernel stack they waited in
 (futexes, ext4 journal commits, page-cache writeback...), and writes an off-CPU
 flame graph: pprof (sample type offcpu/nanoseconds, labels thread, state and tid;
-view with "go tool pprof -http=: offcpu.pb.gz") or folded stacks (flamegraph.pl,
-speedscope). Like offcputime, but the default lazy mode walks a stack only when
+view with "go tool pprof -http=: offcpu.pb.gz"; -sample_index=cpu_wait shows only
+the time threads spent runnable after their wakeup, waiting for a CPU) or folded
+stacks (flamegraph.pl, speedscope). Like offcputime, but the default lazy mode walks a stack only when
 a blocked thread comes back, which costs a fraction per context switch.
 
 Needs root and a kernel with BTF. The last line on stderr counts events, drops

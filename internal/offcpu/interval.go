@@ -82,7 +82,7 @@ func (iv *Interval) Duration() uint64 { return iv.End - iv.Start }
 // Blocked returns how long the thread was blocked before it was woken, in
 // nanoseconds: the whole interval when no wakeup was seen.
 func (iv *Interval) Blocked() uint64 {
-	if iv.Wakeup < iv.Start || iv.Wakeup > iv.End {
+	if iv.Wakeup == 0 || iv.Wakeup < iv.Start || iv.Wakeup > iv.End {
 		return iv.Duration()
 	}
 	return iv.Wakeup - iv.Start

@@ -34,6 +34,9 @@ type Stack struct {
 	Frames []Frame
 	Count  int64
 	Nanos  int64
+	// CPUWaitNanos is the part of Nanos the threads spent runnable after
+	// their wakeup, waiting for a CPU.
+	CPUWaitNanos int64
 }
 
 // Builder aggregates intervals.
@@ -83,6 +86,7 @@ func (b *Builder) Add(iv *offcpu.Interval) {
 	d := int64(iv.Duration())
 	s.Count++
 	s.Nanos += d
+	s.CPUWaitNanos += d - int64(iv.Blocked())
 	b.Intervals++
 	b.Nanos += d
 }
@@ -182,6 +186,9 @@ func (b *Builder) Profile(start time.Time, d time.Duration, comments ...string) 
 		SampleType: []*profile.ValueType{
 			{Type: "events", Unit: "count"},
 			{Type: "offcpu", Unit: "nanoseconds"},
+			// The part of offcpu after the wakeup: CPU starvation
+			// rather than waiting for a lock, I/O or a timer.
+			{Type: "cpu_wait", Unit: "nanoseconds"},
 		},
 		DefaultSampleType: "offcpu",
 		PeriodType:        &profile.ValueType{Type: "offcpu", Unit: "nanoseconds"},
@@ -214,7 +221,7 @@ func (b *Builder) Profile(start time.Time, d time.Duration, comments ...string) 
 	locs := map[locKey]*profile.Location{}
 	for _, s := range b.Stacks() {
 		sample := &profile.Sample{
-			Value: []int64{s.Count, s.Nanos},
+			Value: []int64{s.Count, s.Nanos, s.CPUWaitNanos},
 			Label: map[string][]string{
 				"thread": {threadName(s)},
 				"state":  {s.State.String()},

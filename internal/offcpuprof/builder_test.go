@@ -38,7 +38,7 @@ func testBuilder(t *testing.T) *Builder {
 	// Walked at switch-out: starts with the tracepoint dispatch.
 	traced := append([]uint64{0xffffffff90000000, 0xffffffff81000610, 0xffffffff81000710}, futex...)
 	for _, iv := range []offcpu.Interval{
-		{TID: 10, TGID: 1, Thread: "kafka-log", State: offcpu.Uninterruptible, Start: 0, End: 7e6, Kernel: fsync},
+		{TID: 10, TGID: 1, Thread: "kafka-log", State: offcpu.Uninterruptible, Start: 0, End: 7e6, Wakeup: 6e6, Kernel: fsync},
 		{TID: 10, TGID: 1, Thread: "kafka-log", State: offcpu.Uninterruptible, Start: 10e6, End: 13e6, Kernel: fsync},
 		{TID: 11, TGID: 1, Thread: "data-plane;1", State: offcpu.Sleeping, Start: 0, End: 2e6, Kernel: futex},
 		{TID: 12, TGID: 1, State: offcpu.Sleeping, Start: 0, End: 1e6, Kernel: traced},
@@ -106,6 +106,10 @@ func TestProfileOracle(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("pprof -top lacks %q:\n%s", want, text)
 		}
+	}
+	out, err = exec.Command("go", "tool", "pprof", "-top", "-sample_index=cpu_wait", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Total samples = 1ms") {
+		t.Errorf("pprof -sample_index=cpu_wait: %v\n%s", err, out)
 	}
 	out, err = exec.Command("go", "tool", "pprof", "-top", "-tagfocus=state=uninterruptible", path).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Showing nodes accounting for 10ms") || strings.Contains(string(out), "futex_wait") {

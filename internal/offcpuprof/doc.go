@@ -1,7 +1,8 @@
 // Package offcpuprof turns off-CPU intervals into a standalone off-CPU flame
 // graph, like offcputime but from lockscope's cheap collector: a pprof
-// profile (google/pprof/profile; sample types events/count and
-// offcpu/nanoseconds, labels thread, state and tid) or folded stacks for
+// profile (google/pprof/profile; sample types events/count,
+// offcpu/nanoseconds and cpu_wait/nanoseconds, the part of offcpu spent
+// runnable after the wakeup; labels thread, state and tid) or folded stacks for
 // flamegraph.pl and speedscope. It also runs `lockscope offcpu`: Options
 // holds the command's flags, Run collects and writes.
 //
