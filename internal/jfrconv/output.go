@@ -2,6 +2,7 @@ package jfrconv
 
 import (
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -83,7 +84,17 @@ func Run(opt Options, stdout io.Writer) (Stats, error) {
 		if opt.Format == "folded" {
 			return WriteFolded(w, p, FoldedIndex(opt.Event))
 		}
-		if err := p.Write(w); err != nil {
+		// pprof's Write uses gzip's default level; the fastest level
+		// halves the time of writing big profiles for a few percent of
+		// size, and readers do not care.
+		zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		if err != nil {
+			return fmt.Errorf("writing profile: %w", err)
+		}
+		if err := p.WriteUncompressed(zw); err != nil {
+			return fmt.Errorf("writing profile: %w", err)
+		}
+		if err := zw.Close(); err != nil {
 			return fmt.Errorf("writing profile: %w", err)
 		}
 		return nil
