@@ -21,8 +21,8 @@
 // Clocks: times in a Request are wall-clock (CLOCK_REALTIME) nanoseconds
 // since the Unix epoch, as packets and logs are stamped. They are converted
 // to the bundle's CLOCK_MONOTONIC once, when a WindowSet goes into a bundle
-// (WindowSet.ToMonotonic with a ClockMap of pairs from SampleClock taken at
-// the capture's start and end); a WindowSet records which clock it is in,
+// (WindowSet.ToMonotonic with the capture's clock.Mapping, the pairs
+// sampled at its start and end); a WindowSet records which clock it is in,
 // and its JSONL and CSV forms say so in their header.
 //
 // Readers stream: they call a function per record and keep nothing after

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lockscope/lockscope/internal/clock"
 )
 
 // Clock names the clock a WindowSet's times are in.
@@ -162,8 +164,9 @@ func (ws *WindowSet) Total() time.Duration {
 	return time.Duration(d)
 }
 
-// ToMonotonic returns a copy in CLOCK_MONOTONIC, converted with m.
-func (ws *WindowSet) ToMonotonic(m ClockMap) *WindowSet {
+// ToMonotonic returns a copy in CLOCK_MONOTONIC, converted with the
+// capture's clock mapping (package clock, kept in the bundle's meta.json).
+func (ws *WindowSet) ToMonotonic(m clock.Mapping) *WindowSet {
 	if ws.Clock == Monotonic {
 		return ws
 	}
@@ -171,7 +174,7 @@ func (ws *WindowSet) ToMonotonic(m ClockMap) *WindowSet {
 	out.Clock = Monotonic
 	out.Windows = make([]Window, len(ws.Windows))
 	for i, w := range ws.Windows {
-		w.Start, w.End = m.ToMono(w.Start), m.ToMono(w.End)
+		w.Start, w.End = m.ToMonotonic(w.Start), m.ToMonotonic(w.End)
 		out.Windows[i] = w
 	}
 	return &out
