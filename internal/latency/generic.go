@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -353,6 +352,3 @@ func ReadWindowList(r io.Reader, slo time.Duration, stat WindowStat, pad time.Du
 	}
 	return b.Build(), nil
 }
-
-// ErrNoLatency is returned when a source yields no measured request.
-var ErrNoLatency = errors.New("no measured request in the latency source")

@@ -40,7 +40,8 @@ type RunOptions struct {
 	Location *time.Location
 }
 
-// Validate checks the options without touching the network or files.
+// Validate checks the options without touching the network or files, and
+// fills in the defaults of the optional ones (interval, slow lines, zone).
 func (o *RunOptions) Validate() error {
 	if len(o.Ports) == 0 {
 		return errors.New("--port: give the broker's port (e.g. 9092)")
