@@ -116,3 +116,24 @@ func TestResetEndsConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionLimit: past MaxConnections the quietest connection is
+// closed (its pending request reported unanswered), the table stays bounded.
+func TestConnectionLimit(t *testing.T) {
+	pkts, want := synthPackets(t, synth.Config{Connections: 10, Requests: 10, MaxRecords: 1})
+	var got []*latency.Request
+	s, err := New(Options{Ports: []uint16{9092}, MaxConnections: 4}, func(r *latency.Request) { got = append(got, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkts {
+		s.Packet(layers.LinkTypeEthernet, p.data, p.t)
+		if s.Connections() > 4 {
+			t.Fatalf("%d connections followed, limit 4", s.Connections())
+		}
+	}
+	s.Flush(pkts[len(pkts)-1].t)
+	if s.Stats.EvictedConnections.Load() == 0 || len(got) > len(want) {
+		t.Errorf("evicted %d, %d requests of %d", s.Stats.EvictedConnections.Load(), len(got), len(want))
+	}
+}

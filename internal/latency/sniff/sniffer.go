@@ -30,6 +30,10 @@ type Options struct {
 	// IdleTimeout closes connections without packets for that long (default
 	// 10 minutes); their pending requests are reported Unanswered.
 	IdleTimeout time.Duration
+	// MaxConnections bounds the connections followed at once (default
+	// 65536); past it the longest idle one is closed, so a port scan or a
+	// SYN flood cannot grow the table without bound.
+	MaxConnections int
 	// Limits bound the Kafka framer.
 	Limits kafka.Limits
 }
@@ -44,8 +48,8 @@ func (o *Options) Validate() error {
 			return errors.New("broker port 0: give the port the broker listens on (e.g. 9092)")
 		}
 	}
-	if o.HoleTimeout < 0 || o.IdleTimeout < 0 || o.MaxBuffered < 0 {
-		return fmt.Errorf("negative hole timeout, idle timeout or buffer size")
+	if o.HoleTimeout < 0 || o.IdleTimeout < 0 || o.MaxBuffered < 0 || o.MaxConnections < 0 {
+		return fmt.Errorf("negative hole timeout, idle timeout, buffer size or connection limit")
 	}
 	return nil
 }
@@ -59,6 +63,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = 10 * time.Minute
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = 1 << 16
 	}
 	return o
 }
@@ -76,6 +83,8 @@ type Stats struct {
 	OutOfOrder  atomic.Uint64 // segments that arrived ahead of a hole
 	Holes       atomic.Uint64 // holes skipped (lost segments)
 	Connections atomic.Uint64 // connections followed
+	// EvictedConnections were closed early to stay under MaxConnections.
+	EvictedConnections atomic.Uint64
 	// KernelDrops is set by a live capture from the socket's counters.
 	KernelDrops atomic.Uint64
 }
@@ -183,6 +192,9 @@ func (s *Sniffer) Packet(link layers.LinkType, data []byte, t int64) {
 		// after both FINs, or a RST, belongs to one that just ended.
 		if seg.flags&flagSYN == 0 && len(seg.payload) == 0 {
 			return
+		}
+		if len(s.flows) >= s.opts.MaxConnections {
+			s.evictIdlest(t)
 		}
 		f = &flow{conn: s.parser.NewConn(key.client, key.server, s.emit)}
 		s.flows[key] = f
@@ -358,6 +370,21 @@ func (s *Sniffer) closeFlow(key flowKey, f *flow, t int64) {
 	}
 	f.conn.Close(t)
 	delete(s.flows, key)
+}
+
+// evictIdlest closes the connection that has been quiet longest.
+func (s *Sniffer) evictIdlest(t int64) {
+	var oldKey flowKey
+	var old *flow
+	for k, f := range s.flows {
+		if old == nil || f.lastSeen < old.lastSeen {
+			oldKey, old = k, f
+		}
+	}
+	if old != nil {
+		s.Stats.EvictedConnections.Add(1)
+		s.closeFlow(oldKey, old, t)
+	}
 }
 
 // sweep closes idle connections.
