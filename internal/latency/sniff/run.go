@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,6 +162,53 @@ type runState struct {
 	err     error
 	// offline timeline: the start of the current interval (input time)
 	tickAt int64
+	// slow requests by topic-partition and by client, for the summary
+	slowBy map[string]map[string]int
+}
+
+// maxSlowKeys bounds each slow-request table of the summary.
+const maxSlowKeys = 10000
+
+func (r *runState) countSlow(table, key string) {
+	if r.slowBy == nil {
+		r.slowBy = map[string]map[string]int{}
+	}
+	m := r.slowBy[table]
+	if m == nil {
+		m = map[string]int{}
+		r.slowBy[table] = m
+	}
+	if _, ok := m[key]; !ok && len(m) >= maxSlowKeys {
+		key = "(others)"
+	}
+	m[key]++
+}
+
+// top returns a table's n largest entries, formatted.
+func top(m map[string]int, n int) string {
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range m {
+		all = append(all, kv{k, v})
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if a.v != b.v {
+			return b.v - a.v
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	var parts []string
+	for i, e := range all {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("(%d more)", len(all)-n))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", e.k, e.v))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // line prints one interval's line.
@@ -228,6 +276,16 @@ func (r *runState) request(q *latency.Request) {
 		}
 		r.tickOv++
 		r.slowN++
+		for _, p := range q.Partitions {
+			r.countSlow("partition", p.String())
+		}
+		client := q.ClientID
+		if client == "" && q.Client.IsValid() {
+			client = q.Client.Addr().String()
+		}
+		if client != "" {
+			r.countSlow("client", client)
+		}
 		if r.slowN <= r.o.MaxSlowLines {
 			fmt.Fprintf(r.out, "  slow %s\n", describe(q))
 		}
@@ -443,10 +501,19 @@ func (r *runState) summary(s *Sniffer) {
 	if ws := sum.Windows; len(ws.Windows) > 0 {
 		fmt.Fprintf(w, "slow windows (%s latency over %v): %d, %v in total\n", ws.Metric, ws.SLO, len(ws.Windows), ws.Total().Round(time.Microsecond))
 	}
+	if m := r.slowBy["partition"]; len(m) > 0 {
+		fmt.Fprintf(w, "slow requests by partition: %s\n", top(m, 10))
+	}
+	if m := r.slowBy["client"]; len(m) > 0 {
+		fmt.Fprintf(w, "slow requests by client: %s\n", top(m, 10))
+	}
 	if s == nil {
 		return
 	}
 	k := s.Kafka()
+	if n := s.Stats.EvictedConnections.Load(); n > 0 {
+		fmt.Fprintf(w, "%d connections closed early to stay under the connection limit\n", n)
+	}
 	fmt.Fprintf(w, "packets %d, connections %d, kernel drops %d, lost segments %d, resyncs %d, unmatched responses %d, malformed frames %d\n",
 		s.Stats.Packets.Load(), s.Stats.Connections.Load(), s.Stats.KernelDrops.Load(), s.Stats.Holes.Load(),
 		k.Resyncs.Load(), k.UnmatchedResponses.Load(), k.Malformed.Load())

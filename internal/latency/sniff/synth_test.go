@@ -92,7 +92,8 @@ func TestSniffCommandOnCapture(t *testing.T) {
 	if err != nil || len(ws.Windows) != 10 || ws.SLO != slo {
 		t.Errorf("windows file: %+v, %v", ws, err)
 	}
-	for _, want := range []string{"300 produce requests: 300 answered", "over 65ms: 10", "slow windows (wire latency over 65ms): 10", "client synth-producer"} {
+	for _, want := range []string{"300 produce requests: 300 answered", "over 65ms: 10", "slow windows (wire latency over 65ms): 10", "client synth-producer",
+		"slow requests by partition: orders-", "slow requests by client: synth-producer 10"} {
 		if !bytes.Contains(out.Bytes(), []byte(want)) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
