@@ -148,6 +148,10 @@ func (s *Summary) WriteText(w io.Writer, path string) error {
 	ew := &errWriter{w: w}
 	ew.printf("\n Recording: %s\n\n", path)
 	ew.printf(" Chunks: %d\n", len(s.Chunks))
+	if len(s.Chunks) == 0 {
+		ew.printf(" (no complete chunk)\n")
+		return ew.err
+	}
 	ew.printf(" Size: %d bytes\n", s.Bytes)
 	ew.printf(" Start: %s (UTC)\n", time.Unix(0, s.Start).UTC().Format("2006-01-02 15:04:05.000"))
 	ew.printf(" Duration: %s\n", time.Duration(s.Duration).Round(time.Millisecond))

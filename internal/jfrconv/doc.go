@@ -2,10 +2,15 @@
 // profiles: pprof (github.com/google/pprof/profile, checked with CheckValid
 // before it is written) and folded stacks for flame-graph tools.
 //
-// Profile reads a recording chunk by chunk, so memory is bounded by the
-// largest chunk plus the profile being built. Functions and locations are
-// deduplicated by their JFR ids within a chunk; a name lookup happens only
-// once per method per chunk, to join chunks whose ids differ.
+// Profile reads a recording chunk by chunk (any io.Reader, e.g. a gzip
+// stream), so memory is bounded by the largest chunk plus the profile being
+// built. ProfileFile does the same for a file with several chunks converted
+// at once (jfr.Parallel), one per CPU: memory is then bounded by that many
+// chunks. Each chunk is converted into chunk-local tables, functions and
+// locations deduplicated by their JFR ids; the merge, in chunk order, looks
+// a name up only once per method per chunk to join chunks whose ids differ.
+// A truncated recording gives the profile of its complete chunks and the
+// error in Stats.Err.
 //
 // Sample types by event kind:
 //
