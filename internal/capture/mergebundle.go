@@ -16,6 +16,7 @@ import (
 	"github.com/lockscope/lockscope/internal/jfrconv"
 	"github.com/lockscope/lockscope/internal/latency"
 	"github.com/lockscope/lockscope/internal/merge"
+	"github.com/lockscope/lockscope/internal/report"
 )
 
 // Files merge adds to a bundle besides the profiles named in package bundle.
@@ -107,6 +108,10 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		if err := writeFile(b.Path(out.name), out.write); err != nil {
 			return nil, err
 		}
+	}
+	// Last, as it shows the outputs above: report.html (internal/report).
+	if err := report.WriteBundle(b, ws, sum); err != nil {
+		return nil, err
 	}
 	return sum, nil
 }

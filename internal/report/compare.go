@@ -1,0 +1,573 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/latency"
+	"github.com/lockscope/lockscope/internal/merge"
+)
+
+// CompareOptions are the flags of lockscope compare.
+type CompareOptions struct {
+	// SLO overrides every input's own; inputs without one (request logs)
+	// need it.
+	SLO time.Duration
+	// Kind is the latency compared: "wire" or "service"; empty keeps each
+	// bundle's own and uses service time for files.
+	Kind string
+	// Top is how many causes of each list of each bundle are compared
+	// (default 5).
+	Top int
+	// Cols is about how many time columns the heat maps have (default 120).
+	Cols int
+	// Format is the output: "text" (default), "json" or "html".
+	Format string
+	// Loc is the time zone of Kafka request logs (log4j writes local time
+	// without a zone); nil means the local zone.
+	Loc *time.Location
+}
+
+// Validate checks the options without reading any input.
+func (o *CompareOptions) Validate() error {
+	if o.SLO < 0 {
+		return fmt.Errorf("compare: negative --slo %v", o.SLO)
+	}
+	if o.Kind != "" {
+		if _, err := latency.ParseMetric(o.Kind); err != nil {
+			return fmt.Errorf("compare: --latency-kind: %w", err)
+		}
+	}
+	switch o.Format {
+	case "", "text", "json", "html":
+	default:
+		return fmt.Errorf("compare: --format %q: want text, json or html", o.Format)
+	}
+	if o.Top < 0 || o.Cols < 0 {
+		return fmt.Errorf("compare: negative --top or columns (%d, %d)", o.Top, o.Cols)
+	}
+	return nil
+}
+
+// Column is one compared input.
+type Column struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Source is "bundle", "requests" (lockscope's requests.jsonl),
+	// "requestlog" (Kafka's request log) or "csv" (a generic latency file).
+	Source string        `json:"source"`
+	SLO    time.Duration `json:"slo_ns"`
+	Metric string        `json:"metric"`
+	// Span is the time from the heat map's origin (the capture's start for
+	// a bundle, the first response otherwise) to the last response.
+	Span  time.Duration `json:"span_ns"`
+	Stats Stats         `json:"stats"`
+	// Windows counts the SLO-breach windows of the requests (unpadded).
+	Windows int `json:"windows"`
+	// Grid is the latency heat map's data, on the comparison's shared
+	// scale.
+	Grid    *Grid   `json:"grid"`
+	Heatmap *Figure `json:"-"`
+	summary *merge.Summary
+	spans   []Span
+}
+
+// CauseRow is one cause and its share of the slow windows in each input
+// (nil where the input's summary does not list it).
+type CauseRow struct {
+	// List is "lock", "kernel", "offcpu" or "wall": which ranking of the
+	// summary the cause comes from.
+	List   string     `json:"list"`
+	Name   string     `json:"name"`
+	Shares []*float64 `json:"shares"`
+}
+
+// Comparison is lockscope compare's result.
+type Comparison struct {
+	Columns []*Column  `json:"columns"`
+	Causes  []CauseRow `json:"causes"`
+	// ZMax is the shared colour scale's top: the fullest cell of all maps.
+	ZMax float64 `json:"zmax"`
+}
+
+// point is one measured produce request: its response's end (wall-clock ns)
+// and latency.
+type point struct {
+	end int64
+	lat time.Duration
+}
+
+// Compare reads the inputs (bundle directories, requests.jsonl files, Kafka
+// request logs or generic latency files; a "requestlog:", "csv:" or
+// "requests:" prefix names a file's kind when sniffing its first line is
+// not wanted) and lays them side by side.
+func Compare(args []string, o CompareOptions) (*Comparison, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if len(args) < 1 {
+		return nil, errors.New("compare: nothing to compare: give two or more bundles or request logs")
+	}
+	if o.Top == 0 {
+		o.Top = 5
+	}
+	if o.Cols == 0 {
+		o.Cols = 120
+	}
+	if o.Loc == nil {
+		o.Loc = time.Local
+	}
+	cmp := &Comparison{}
+	pts := make([][]point, len(args))
+	for i, arg := range args {
+		col, p, err := readInput(arg, o)
+		if err != nil {
+			return nil, err
+		}
+		cmp.Columns = append(cmp.Columns, col)
+		pts[i] = p
+	}
+	nameColumns(cmp.Columns)
+
+	// One scale for all: the same buckets (all latencies and SLOs), the
+	// same column width and time axis (the longest span), the same colours.
+	var lo, hi, span time.Duration
+	for i, c := range cmp.Columns {
+		for _, p := range pts[i] {
+			if lo == 0 || p.lat < lo {
+				lo = p.lat
+			}
+			hi = max(hi, p.lat)
+		}
+		if c.SLO > 0 {
+			lo, hi = min(lo, c.SLO), max(hi, c.SLO)
+			if lo == 0 {
+				lo = c.SLO
+			}
+		}
+		span = max(span, c.Span)
+	}
+	if span <= 0 {
+		span = time.Second
+	}
+	b := NewBuckets(lo, hi, 5)
+	for i, c := range cmp.Columns {
+		c.Grid = NewGrid(span, o.Cols, b)
+		for _, p := range pts[i] {
+			c.Grid.Add(time.Duration(p.end), p.lat, 1)
+		}
+		cmp.ZMax = max(cmp.ZMax, c.Grid.Max())
+	}
+	for _, c := range cmp.Columns {
+		hm := &HeatMap{
+			Title: fmt.Sprintf("%s: produce latency (%s), %s per column", c.Name, c.Metric, fmtDur(c.Grid.Bin)),
+			Grid:  c.Grid, ZLabel: "requests a cell", ZMax: cmp.ZMax, SLO: c.SLO, Windows: c.spans, XMax: span,
+		}
+		if c.Source != "bundle" {
+			hm.XLabel = "seconds since the first response"
+		}
+		if c.Stats.Requests == 0 {
+			continue
+		}
+		fig, err := figure(hm)
+		if err != nil {
+			return nil, err
+		}
+		c.Heatmap = fig
+	}
+	cmp.causes(o.Top)
+	return cmp, nil
+}
+
+// readInput reads one input. The points' end times are returned relative to
+// the column's origin.
+func readInput(arg string, o CompareOptions) (*Column, []point, error) {
+	kind, path := "", arg
+	if k, p, ok := strings.Cut(arg, ":"); ok && (k == "requestlog" || k == "csv" || k == "requests") {
+		kind, path = k, p
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compare: %w", err)
+	}
+	col := &Column{Path: path}
+	slo, metricName := o.SLO, o.Kind
+	var origin int64
+	var reqFile string
+	if st.IsDir() {
+		if kind != "" {
+			return nil, nil, fmt.Errorf("compare: %s is a directory, not a %s file", path, kind)
+		}
+		b, err := bundle.Open(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("compare: %w", err)
+		}
+		if !b.Has(bundle.RequestsFile) {
+			return nil, nil, fmt.Errorf("compare: bundle %s has no %s: it was captured without a latency source", path, bundle.RequestsFile)
+		}
+		col.Source, reqFile = "bundle", b.Path(bundle.RequestsFile)
+		if l := b.Meta.Latency; l != nil {
+			if slo == 0 {
+				slo = l.SLO
+			}
+			if metricName == "" {
+				metricName = l.Kind
+			}
+		}
+		origin = b.Meta.Clock.ToRealtime(b.Meta.Start)
+		if b.Has(SummaryJSON) {
+			if col.summary, err = readSummary(b.Path(SummaryJSON)); err != nil {
+				return nil, nil, err
+			}
+		}
+	} else {
+		if kind == "" {
+			if kind, err = sniffKind(path); err != nil {
+				return nil, nil, err
+			}
+		}
+		col.Source, reqFile = kind, path
+	}
+	if slo == 0 {
+		return nil, nil, fmt.Errorf("compare: %s records no SLO: give one with --slo", arg)
+	}
+	if metricName == "" {
+		metricName = "service"
+	}
+	metric, err := latency.ParseMetric(metricName)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compare: %s: %w", arg, err)
+	}
+	col.SLO, col.Metric = slo, metric.String()
+
+	lat := Latencies{Metric: metric, SLO: slo}
+	wb := latency.NewBuilder(slo, metric, 0)
+	var pts []point
+	add := func(r *latency.Request) error {
+		lat.Add(r)
+		if r.APIKey == latency.APIProduce && r.Measured() {
+			pts = append(pts, point{r.ResponseEnd, r.Latency(metric)})
+			wb.Add(r)
+		}
+		return nil
+	}
+	f, err := os.Open(reqFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compare: %w", err)
+	}
+	defer f.Close()
+	switch col.Source {
+	case "bundle", "requests":
+		err = latency.ReadRequestsJSONL(f, add)
+	case "requestlog":
+		var ls latency.LogStats
+		ls, err = latency.ReadRequestLog(f, o.Loc, add)
+		if err == nil && ls.Requests == 0 {
+			err = fmt.Errorf("no completed request in %d lines (is the log at DEBUG for kafka.request.logger?)", ls.Lines)
+		}
+	case "csv":
+		err = latency.ReadGeneric(f, func(r *latency.Request) error {
+			r.APIKey = latency.APIProduce
+			return add(r)
+		})
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("compare: reading %s: %w", reqFile, err)
+	}
+	col.Stats = lat.Stats()
+	if origin == 0 {
+		origin = lat.First
+	}
+	for i := range pts {
+		pts[i].end -= origin
+		col.Span = max(col.Span, time.Duration(pts[i].end))
+	}
+	ws := wb.Build()
+	col.Windows = len(ws.Windows)
+	for _, w := range ws.Windows {
+		col.spans = append(col.spans, Span{time.Duration(w.Start - origin), time.Duration(w.End - origin)})
+	}
+	return col, pts, nil
+}
+
+// sniffKind tells a file's kind from its first non-empty line: Kafka's
+// request log starts with a "[date]", lockscope's requests.jsonl with an
+// object holding a "status", anything else is read as a generic latency
+// file (CSV or JSONL).
+func sniffKind(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("compare: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		switch {
+		case len(line) == 0:
+			continue
+		case line[0] == '[':
+			return "requestlog", nil
+		case line[0] == '{' && bytes.Contains(line, []byte(`"status"`)) && bytes.Contains(line, []byte(`"api_key"`)):
+			return "requests", nil
+		}
+		return "csv", nil
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("compare: reading %s: %w", path, err)
+	}
+	return "", fmt.Errorf("compare: %s is empty", path)
+}
+
+// nameColumns names each input by its base name, or by its path where two
+// base names collide.
+func nameColumns(cols []*Column) {
+	seen := map[string]int{}
+	for _, c := range cols {
+		seen[filepath.Base(filepath.Clean(c.Path))]++
+	}
+	for _, c := range cols {
+		c.Name = filepath.Base(filepath.Clean(c.Path))
+		if seen[c.Name] > 1 {
+			c.Name = c.Path
+		}
+	}
+}
+
+// causes lists the union of each bundle's top causes with every bundle's
+// share of each.
+func (cmp *Comparison) causes(top int) {
+	type key struct{ list, name string }
+	lists := func(s *merge.Summary) map[string][]key {
+		out := map[string][]key{}
+		for _, l := range s.LockHotSpots {
+			class := l.Class
+			if class == "" {
+				class = "unknown lock"
+			}
+			out["lock"] = append(out["lock"], key{"lock", l.Frame + " on " + class})
+		}
+		for _, f := range s.KernelCauses {
+			out["kernel"] = append(out["kernel"], key{"kernel", strings.TrimSuffix(f.Frame, "_[k]")})
+		}
+		for _, f := range s.TopOffCPUFrames {
+			out["offcpu"] = append(out["offcpu"], key{"offcpu", f.Frame})
+		}
+		for _, f := range s.TopFrames {
+			out["wall"] = append(out["wall"], key{"wall", f.Frame})
+		}
+		return out
+	}
+	share := func(s *merge.Summary, k key) *float64 {
+		var v float64
+		found := false
+		switch k.list {
+		case "lock":
+			for _, l := range s.LockHotSpots {
+				class := l.Class
+				if class == "" {
+					class = "unknown lock"
+				}
+				if l.Frame+" on "+class == k.name {
+					v, found = l.Slow, true
+				}
+			}
+		default:
+			var fs []merge.FrameShare
+			switch k.list {
+			case "kernel":
+				fs = s.KernelCauses
+			case "offcpu":
+				fs = s.TopOffCPUFrames
+			case "wall":
+				fs = s.TopFrames
+			}
+			for _, f := range fs {
+				if strings.TrimSuffix(f.Frame, "_[k]") == k.name {
+					v, found = f.Slow, true
+				}
+			}
+		}
+		if !found {
+			return nil
+		}
+		return &v
+	}
+	var keys []key
+	seen := map[key]bool{}
+	for _, list := range []string{"lock", "kernel", "offcpu", "wall"} {
+		for _, c := range cmp.Columns {
+			if c.summary == nil {
+				continue
+			}
+			ks := lists(c.summary)[list]
+			for _, k := range ks[:min(top, len(ks))] {
+				if !seen[k] {
+					seen[k] = true
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	for _, k := range keys {
+		row := CauseRow{List: k.list, Name: k.name}
+		for _, c := range cmp.Columns {
+			if c.summary == nil {
+				row.Shares = append(row.Shares, nil)
+				continue
+			}
+			row.Shares = append(row.Shares, share(c.summary, k))
+		}
+		cmp.Causes = append(cmp.Causes, row)
+	}
+}
+
+var listNames = map[string]string{
+	"lock":   "Lock hot spots (share of lock wait time in the slow windows)",
+	"kernel": "Kernel causes (share of off-CPU time in the slow windows)",
+	"offcpu": "Where blocked threads waited (share of off-CPU time in the slow windows)",
+	"wall":   "Top frames (share of wall time in the slow windows)",
+}
+
+func fmtShare(p *float64) string {
+	if p == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f%%", 100**p)
+}
+
+// Write writes the comparison in the format the options name.
+func (cmp *Comparison) Write(w io.Writer, format string) error {
+	switch format {
+	case "json":
+		return cmp.WriteJSON(w)
+	case "html":
+		return cmp.WriteHTML(w)
+	}
+	return cmp.WriteText(w)
+}
+
+// WriteText writes the comparison as aligned tables.
+func (cmp *Comparison) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(label string, f func(c *Column) string) {
+		fmt.Fprintf(tw, "%s\t", label)
+		for _, c := range cmp.Columns {
+			fmt.Fprintf(tw, "%s\t", f(c))
+		}
+		fmt.Fprintln(tw)
+	}
+	row("", func(c *Column) string { return c.Name })
+	row("source", func(c *Column) string { return c.Source })
+	row("latency", func(c *Column) string { return c.Metric })
+	row("SLO", func(c *Column) string { return fmtDur(c.SLO) })
+	row("requests", func(c *Column) string { return fmt.Sprint(c.Stats.Requests) })
+	row("p50", func(c *Column) string { return fmtDur(c.Stats.P50) })
+	row("p99", func(c *Column) string { return fmtDur(c.Stats.P99) })
+	row("p99.9", func(c *Column) string { return fmtDur(c.Stats.P999) })
+	row("max", func(c *Column) string { return fmtDur(c.Stats.Max) })
+	row("over the SLO", func(c *Column) string { return fmt.Sprint(c.Stats.OverSLO) })
+	row("share over the SLO", func(c *Column) string { return fmt.Sprintf("%.2f%%", 100*c.Stats.Share) })
+	row("slow windows", func(c *Column) string { return fmt.Sprint(c.Windows) })
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(cmp.Columns) > 1 && cmp.Columns[0].Stats.OverSLO > 0 {
+		base := cmp.Columns[0]
+		for _, c := range cmp.Columns[1:] {
+			if c.Stats.Requests == 0 {
+				continue
+			}
+			switch d := ShareChange(base.Stats, c.Stats); {
+			case d == 0:
+				fmt.Fprintf(w, "%s: the same share of its requests over the SLO as %s\n", c.Name, base.Name)
+			case d < 0:
+				fmt.Fprintf(w, "%s: %.0f%% fewer of its requests over the SLO than %s\n", c.Name, -100*d, base.Name)
+			default:
+				fmt.Fprintf(w, "%s: %.0f%% more of its requests over the SLO than %s\n", c.Name, 100*d, base.Name)
+			}
+		}
+	}
+	// Causes: names left-aligned, shares in fixed-width cells.
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	list := ""
+	for _, r := range cmp.Causes {
+		if r.List != list {
+			list = r.List
+			fmt.Fprintf(tw, "\n%s\n", listNames[list])
+		}
+		fmt.Fprintf(tw, "  %s\t", r.Name)
+		for _, s := range r.Shares {
+			fmt.Fprintf(tw, "%7s\t", fmtShare(s))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// WriteJSON writes the comparison as JSON (the grids' cells included, as
+// rows of counts per column).
+func (cmp *Comparison) WriteJSON(w io.Writer) error {
+	type gridJSON struct {
+		*Grid
+		// Cells are compact, a column a line would be thousands of lines.
+		Cells []json.RawMessage `json:"cells"`
+	}
+	type colJSON struct {
+		*Column
+		Grid gridJSON `json:"grid"`
+	}
+	out := struct {
+		Columns []colJSON  `json:"columns"`
+		Causes  []CauseRow `json:"causes"`
+		ZMax    float64    `json:"zmax"`
+	}{Causes: cmp.Causes, ZMax: cmp.ZMax}
+	for _, c := range cmp.Columns {
+		g := gridJSON{Grid: c.Grid}
+		for i := 0; i < c.Grid.Cols; i++ {
+			b, err := json.Marshal(c.Grid.Z[i*c.Grid.Buckets.Rows : (i+1)*c.Grid.Buckets.Rows])
+			if err != nil {
+				return fmt.Errorf("writing comparison: %w", err)
+			}
+			g.Cells = append(g.Cells, b)
+		}
+		out.Columns = append(out.Columns, colJSON{Column: c, Grid: g})
+	}
+	if out.Causes == nil {
+		out.Causes = []CauseRow{}
+	}
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	if err := e.Encode(out); err != nil {
+		return fmt.Errorf("writing comparison: %w", err)
+	}
+	return nil
+}
+
+// WriteHTML writes the comparison as a self-contained page.
+func (cmp *Comparison) WriteHTML(w io.Writer) error {
+	if err := pages.ExecuteTemplate(w, "compare.html", cmp); err != nil {
+		return fmt.Errorf("writing comparison: %w", err)
+	}
+	return nil
+}
+
+// ShareChange is (b − a)/a of the shares over the SLO, NaN when a is 0.
+func ShareChange(a, b Stats) float64 {
+	if a.Share == 0 {
+		return math.NaN()
+	}
+	return (b.Share - a.Share) / a.Share
+}
