@@ -56,16 +56,25 @@ func (e *Event) decodeTo(n int) {
 	for i := e.ndec; i < n; i++ {
 		switch t.ops[i] {
 		case opVarint:
-			// One- and two-byte values (type ids, pool keys, small
+			// Values of up to three bytes (type ids, pool keys, small
 			// numbers) without a call; longer ones gather a word.
-			if uint(p+1) < uint(len(b)) {
-				if c := b[p]; c < 0x80 {
+			if uint(p+2) < uint(len(b)) {
+				c := b[p]
+				if c < 0x80 {
 					vals[i] = uint64(c)
 					p++
 					continue
-				} else if c2 := b[p+1]; c2 < 0x80 {
+				}
+				c2 := b[p+1]
+				if c2 < 0x80 {
 					vals[i] = uint64(c&0x7f) | uint64(c2)<<7
 					p += 2
+					continue
+				}
+				// Three bytes: 16-bit stack ids and OS thread ids.
+				if c3 := b[p+2]; c3 < 0x80 {
+					vals[i] = uint64(c&0x7f) | uint64(c2&0x7f)<<7 | uint64(c3)<<14
+					p += 3
 					continue
 				}
 			}
