@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,6 +116,14 @@ func TestCaptureEndToEnd(t *testing.T) {
 	}
 	if appendOff == nil || appendOff.Slow < 3*appendOff.Baseline || appendOff.Slow < 0.02 {
 		t.Errorf("UnifiedLog.append in off-CPU time: %+v; want its slow share over 3x the baseline's", appendOff)
+	}
+	// Blame: the waiters' time is the holder's stall inside the lock.
+	if len(s.BlameChains) == 0 {
+		t.Fatal("no blame chains")
+	}
+	c := s.BlameChains[0]
+	if c.Site != "kafka.log.UnifiedLog.append" || !slices.Contains(c.Activity, "kafka.log.UnifiedLog.stall") || c.Share < 0.6 {
+		t.Errorf("first blame chain %q, want the append lock's waiting charged to the holder's stall", c.Sentence)
 	}
 	for _, name := range []string{bundle.SlowProfile, bundle.BaselineProfile, bundle.AllProfile} {
 		out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=offcpu", filepath.Join(dir, name)).CombinedOutput()

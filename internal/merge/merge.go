@@ -23,6 +23,9 @@ const (
 	TypeLock   = "lock"
 	TypeOffCPU = "offcpu"
 	TypeCPU    = "cpu"
+	// TypeBlame is lock waiting time charged to what the lock's holder
+	// did meanwhile (see blame.go).
+	TypeBlame = "blame"
 )
 
 const (
@@ -30,6 +33,7 @@ const (
 	iLock
 	iOffCPU
 	iCPU
+	iBlame
 	nTypes
 )
 
@@ -101,6 +105,7 @@ type Stats struct {
 	// SlowWindows and SlowTime describe the windows used.
 	SlowWindows int           `json:"slow_windows"`
 	SlowTime    time.Duration `json:"slow_time_ns"`
+	Blame       BlameStats    `json:"blame"`
 }
 
 // Result is the merged profiles: All carries every sample with a "window"
@@ -118,7 +123,7 @@ func Merge(in Input, opt Options) (*Result, error) {
 	}
 	m := &merger{opt: opt, threads: map[uint32]*thread{}}
 	m.b = pprofbuild.New([2]string{TypeWall, "nanoseconds"}, [2]string{TypeLock, "nanoseconds"},
-		[2]string{TypeOffCPU, "nanoseconds"}, [2]string{TypeCPU, "nanoseconds"})
+		[2]string{TypeOffCPU, "nanoseconds"}, [2]string{TypeCPU, "nanoseconds"}, [2]string{TypeBlame, "nanoseconds"})
 	m.b.SetDefaultSampleType(TypeWall)
 	if opt.Windows != nil {
 		m.stats.SlowWindows = len(opt.Windows.Windows)
@@ -149,6 +154,29 @@ func Merge(in Input, opt Options) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// BlameProfile cuts the blame sample type out of a merged profile: the
+// waiting time of lock waiters charged to their holders' activity
+// (blame.pb.gz), as a profile of that one type.
+func BlameProfile(p *profile.Profile) (*profile.Profile, error) {
+	i := typeIndex(p, TypeBlame)
+	if i < 0 {
+		return nil, fmt.Errorf("profile has no %s sample type", TypeBlame)
+	}
+	b := p.Copy()
+	b.Sample = slices.DeleteFunc(b.Sample, func(s *profile.Sample) bool { return s.Value[i] == 0 })
+	for _, s := range b.Sample {
+		s.Value = []int64{s.Value[i]}
+	}
+	b.SampleType = []*profile.ValueType{b.SampleType[i]}
+	b.PeriodType = b.SampleType[0]
+	b.DefaultSampleType = TypeBlame
+	b = b.Compact()
+	if err := b.CheckValid(); err != nil {
+		return nil, fmt.Errorf("building blame profile: %w", err)
+	}
+	return b, nil
 }
 
 // byWindow copies the samples of one window label.
@@ -191,7 +219,29 @@ type interval struct {
 	kernel     []*profile.Location
 	ctx        []*profile.Location
 	ctxKind    ctxKind
+	// waker is the thread that woke this one at end (sched_waking).
+	waker uint32
+	// wait says what the thread waited for, when JFR tells: a lock (then
+	// its waker released it) or a condition (a notify, not a hand-off).
+	wait waitKind
+	// lockSite and lockLeaf are the waiter's stack and "[lock CLASS]"
+	// frame of a lock wait; prevOwner is the JDK's previousOwner (0: none).
+	lockSite  []*profile.Location
+	lockLeaf  *profile.Location
+	prevOwner uint32
+	// lockAddr is the lock's address from JFR (0: unknown), which tells
+	// whether two waits are for the same lock.
+	lockAddr uint64
 }
+
+// waitKind is what an off-CPU interval waited for.
+type waitKind uint8
+
+const (
+	waitUnknown waitKind = iota
+	waitCondition
+	waitLock
+)
 
 type merger struct {
 	opt     Options
@@ -202,6 +252,10 @@ type merger struct {
 	maxWall int64               // the largest wall interval seen
 	// sampling of the previous chunk, for chunks that repeat no settings
 	sampling *sampling
+	bound    int64 // the context bound in force (Options.ContextBound or its default)
+	// handoffs are lock hand-offs the JDK recorded (a monitor's previous
+	// owner when a waiter got it), by lock address.
+	handoffs map[uint64][]release
 }
 
 func (m *merger) readOffCPU(r io.Reader) error {
@@ -231,7 +285,7 @@ func (m *merger) readOffCPU(r io.Reader) error {
 			}
 			kernel[key.String()] = locs
 		}
-		th.ivs = append(th.ivs, &interval{start: int64(iv.Start), end: int64(iv.End), state: iv.State.String(), kernel: locs})
+		th.ivs = append(th.ivs, &interval{start: int64(iv.Start), end: int64(iv.End), state: iv.State.String(), kernel: locs, waker: iv.WakerTID})
 		return nil
 	})
 	if err != nil {
@@ -433,6 +487,14 @@ func (m *merger) wall(c *jfr.Chunk, b jfr.Base, state string, n, span, weight in
 			if iv.ctxKind < ctxWall {
 				iv.ctx, iv.ctxKind = java, ctxWall
 			}
+			if iv.wait < waitLock {
+				if w := stackWait(b.Stack); w > iv.wait {
+					iv.wait = w
+					if w == waitLock {
+						iv.lockSite, iv.lockLeaf = java, m.b.Synthetic("[lock]")
+					}
+				}
+			}
 		}
 		w := Baseline
 		if m.slow(t) {
@@ -489,35 +551,71 @@ func (m *merger) context(c *jfr.Chunk, ev *jfr.Event, name string) {
 	th := m.thread(tid, tname)
 	java := m.b.JavaStack(nil, b.Stack)
 	m.stats.ContextEvents++
-	th.overlapping(s, e, func(iv *interval) {
-		if iv.ctxKind < ctxOverlap {
-			iv.ctx, iv.ctxKind = java, ctxOverlap
-		}
-	})
+	// What the wait was: a lock (contention, whose waker is the holder), a
+	// condition (Object.wait, Condition.await: woken by a notify) or
+	// neither (sleep, I/O).
 	var class *jfr.Class
+	var prevOwner uint32
+	var addr uint64
+	wait := waitUnknown
 	switch name {
 	case "jdk.JavaMonitorEnter":
 		if me, ok := ev.MonitorEnter(); ok {
-			class = me.MonitorClass
+			class, wait, addr = me.MonitorClass, waitLock, me.Address
+			if me.PreviousOwner != nil && me.PreviousOwner.OSThreadID > 0 {
+				prevOwner = uint32(me.PreviousOwner.OSThreadID)
+			}
 		}
 	case "jdk.ThreadPark":
-		p, ok := ev.ThreadPark()
 		// Only parks on a lock are contention. The JDK also records parks
 		// without a blocker (parkNanos) and on conditions (an idle
 		// handler waiting in its request queue's poll), which are waits
 		// for work; async-profiler records lock parks only.
-		if !ok || p.ParkedClass == nil || strings.Contains(p.ParkedClass.Name, "ConditionObject") {
+		if p, ok := ev.ThreadPark(); ok && p.ParkedClass != nil {
+			if strings.Contains(p.ParkedClass.Name, "ConditionObject") {
+				wait = waitCondition
+			} else {
+				class, wait, addr = p.ParkedClass, waitLock, p.Address
+			}
+		}
+	case "jdk.JavaMonitorWait":
+		wait = waitCondition
+	}
+	var leaf *profile.Location
+	if wait == waitLock {
+		leaf = m.b.Synthetic("[lock]")
+		if class != nil {
+			leaf = m.b.Synthetic("[lock " + class.Name + "]")
+		}
+	}
+	th.overlapping(s, e, func(iv *interval) {
+		// The event must cover most of the interval: JDK times reach the
+		// monotonic clock through the chunk's wall-clock start, good to
+		// about a millisecond, and a thread's lock wait ends just before
+		// what it does inside the lock (a sleep, an fsync) begins.
+		if ov := min(e, iv.end) - max(s, iv.start); 2*ov < iv.end-iv.start {
 			return
 		}
-		class = p.ParkedClass
-	default:
+		if iv.ctxKind < ctxOverlap {
+			iv.ctx, iv.ctxKind = java, ctxOverlap
+		}
+		if wait > iv.wait {
+			iv.wait = wait
+			if wait == waitLock {
+				iv.lockSite, iv.lockLeaf, iv.prevOwner, iv.lockAddr = java, leaf, prevOwner, addr
+			}
+		}
+	})
+	if wait != waitLock {
 		return
 	}
-	m.stats.LockEvents++
-	leaf := m.b.Synthetic("[lock]")
-	if class != nil {
-		leaf = m.b.Synthetic("[lock " + class.Name + "]")
+	if prevOwner != 0 && addr != 0 {
+		if m.handoffs == nil {
+			m.handoffs = map[uint64][]release{}
+		}
+		m.handoffs[addr] = append(m.handoffs[addr], release{t: e, holder: prevOwner})
 	}
+	m.stats.LockEvents++
 	slow := m.slowPart(s, e)
 	pool := pprofbuild.ThreadPool(th.name)
 	state := "blocked"
@@ -544,12 +642,15 @@ func (m *merger) emitOffCPU() {
 	if bound == 0 {
 		bound = 2 * m.maxWall
 	}
+	m.bound = bound
 	noCtx := m.b.Synthetic("[no Java context]")
 	tids := make([]uint32, 0, len(m.threads))
 	for tid := range m.threads {
 		tids = append(tids, tid)
 	}
 	slices.Sort(tids) // deterministic sample order
+	// Every interval gets its context before any is emitted: blame reads
+	// the holders' contexts while it walks the waiters.
 	for _, tid := range tids {
 		th := m.threads[tid]
 		slices.SortFunc(th.samples, func(a, b timedStack) int { return cmpInt(a.t, b.t) })
@@ -559,6 +660,11 @@ func (m *merger) emitOffCPU() {
 					iv.ctx, iv.ctxKind = ts.locs, ctxNearest
 				}
 			}
+		}
+	}
+	for _, tid := range tids {
+		th := m.threads[tid]
+		for _, iv := range th.ivs {
 			var leaf *profile.Location
 			switch iv.ctxKind {
 			case ctxWall:
@@ -587,6 +693,7 @@ func (m *merger) emitOffCPU() {
 			}
 		}
 	}
+	m.emitBlame(tids)
 }
 
 // nearest returns the sample closest to [s, e) within bound.

@@ -22,6 +22,9 @@ type Summary struct {
 	// LockHotSpots are where threads waited for locks in the slow windows:
 	// the Java frame that asked for the lock and the lock's class.
 	LockHotSpots []LockShare `json:"lock_hot_spots"`
+	// BlameChains say, for the locks waited for in the slow windows, what
+	// their holders were doing meanwhile.
+	BlameChains []BlameChain `json:"blame_chains"`
 	// KernelCauses are the kernel functions threads waited in (the
 	// innermost kernel frame of off-CPU time) whose share grew the most in
 	// the slow windows: a journal commit, a futex, a page fault.
@@ -44,6 +47,26 @@ type FrameShare struct {
 	Slow     float64       `json:"slow_share"`
 	Baseline float64       `json:"baseline_share"`
 	SlowTime time.Duration `json:"slow_ns"`
+}
+
+// BlameChain is one lock's waiting time in the slow windows charged to one
+// kind of holder activity.
+type BlameChain struct {
+	// Site is the Java frame that waited for the lock, Class the lock's.
+	Site  string `json:"site"`
+	Class string `json:"class"`
+	// SiteWaiting is all the waiting at this site in the slow windows.
+	SiteWaiting time.Duration `json:"site_waiting_ns"`
+	// Holder is the holder's thread pool; empty when no holder is known
+	// (Activity then says why).
+	Holder string `json:"holder"`
+	// Activity is the holder's innermost frames, outermost first: its
+	// Java frames, then the kernel function it waited in.
+	Activity []string      `json:"activity"`
+	Time     time.Duration `json:"time_ns"`
+	// Share is Time's share of SiteWaiting.
+	Share    float64 `json:"share"`
+	Sentence string  `json:"sentence"`
 }
 
 // LockShare is one lock hot spot in the slow windows.
@@ -72,6 +95,7 @@ func Summarize(res *Result, opt Options, top int) *Summary {
 	s.TopOffCPUFrames = diffShares(res.Slow, res.Baseline, TypeOffCPU, pprofbuild.KindJava, top)
 	s.KernelCauses = leafShares(res.Slow, res.Baseline, TypeOffCPU, top)
 	s.LockHotSpots = lockSpots(res.Slow, res.Baseline, top)
+	s.BlameChains = blameChains(res.Slow, top)
 	return s
 }
 
@@ -191,7 +215,7 @@ func lockSpots(slow, base *profile.Profile, top int) []LockShare {
 			if leaf == "[lock]" {
 				class = ""
 			}
-			out[[2]string{s.Location[1].Line[0].Function.Name, class}] += v
+			out[[2]string{lockSite(s.Location[1:]), class}] += v
 		}
 		return out, total
 	}
@@ -216,6 +240,108 @@ func lockSpots(slow, base *profile.Profile, top int) []LockShare {
 			return 1
 		}
 		return strings.Compare(a.Frame, b.Frame)
+	})
+	return out[:min(top, len(out))]
+}
+
+// lockSite names where a lock was waited for: the first Java frame of the
+// waiter's stack that is not the lock's own machinery (LockSupport.park,
+// AbstractQueuedSynchronizer, ReentrantLock...).
+func lockSite(locs []*profile.Location) string {
+	first := ""
+	for _, l := range locs {
+		fn := l.Line[0].Function
+		if pprofbuild.KindOf(fn) != pprofbuild.KindJava {
+			continue
+		}
+		if first == "" {
+			first = fn.Name
+		}
+		if !strings.HasPrefix(fn.Name, "java.util.concurrent.locks.") && !strings.HasPrefix(fn.Name, "jdk.internal.misc.") &&
+			!strings.HasPrefix(fn.Name, "sun.misc.Unsafe") {
+			return fn.Name
+		}
+	}
+	return first
+}
+
+// blameChains groups the slow blame time by lock site and holder activity.
+func blameChains(p *profile.Profile, top int) []BlameChain {
+	i := typeIndex(p, TypeBlame)
+	if i < 0 {
+		return nil
+	}
+	type key struct{ site, class, holder, activity string }
+	byKey := map[key]int64{}
+	bySite := map[[2]string]int64{}
+	acts := map[string][]string{}
+	for _, smp := range p.Sample {
+		v := smp.Value[i]
+		if v == 0 {
+			continue
+		}
+		var k key
+		var act []string
+		lockAt := -1
+		for j, l := range smp.Location {
+			fn := l.Line[0].Function
+			n := fn.Name
+			switch {
+			case strings.HasPrefix(n, "[lock"):
+				lockAt = j
+			case k.holder == "" && strings.HasPrefix(n, "[held by "):
+				k.holder = strings.TrimSuffix(strings.TrimPrefix(n, "[held by "), "]")
+			}
+			if k.holder == "" && lockAt < 0 && len(act) < 4 {
+				switch pprofbuild.KindOf(fn) {
+				case pprofbuild.KindJava, pprofbuild.KindSynthetic:
+					act = append(act, n)
+				case pprofbuild.KindKernel:
+					if len(act) == 0 {
+						act = append(act, strings.TrimSuffix(n, "_[k]"))
+					}
+				}
+			}
+		}
+		if lockAt < 0 {
+			continue
+		}
+		leaf := smp.Location[lockAt].Line[0].Function.Name
+		k.class = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(leaf, "[lock"), " "), "]")
+		k.site = lockSite(smp.Location[lockAt+1:])
+		// Read root to leaf: the holder's Java frames, then its kernel wait.
+		slices.Reverse(act)
+		k.activity = strings.Join(act, " → ")
+		acts[k.activity] = act
+		byKey[k] += v
+		bySite[[2]string{k.site, k.class}] += v
+	}
+	var out []BlameChain
+	for k, v := range byKey {
+		siteTotal := bySite[[2]string{k.site, k.class}]
+		c := BlameChain{Site: k.site, Class: k.class, SiteWaiting: time.Duration(siteTotal), Holder: k.holder,
+			Activity: acts[k.activity], Time: time.Duration(v), Share: float64(v) / float64(siteTotal)}
+		lock := k.site
+		if k.class != "" {
+			lock += " (" + k.class + ")"
+		}
+		if k.holder != "" {
+			c.Sentence = fmt.Sprintf("waiters blocked %v on %s; the holder (%s) was in %s for %.0f%% of it",
+				c.SiteWaiting.Round(time.Millisecond), lock, k.holder, k.activity, 100*c.Share)
+		} else {
+			c.Sentence = fmt.Sprintf("waiters blocked %v on %s; for %.0f%% of it: %s",
+				c.SiteWaiting.Round(time.Millisecond), lock, 100*c.Share, strings.Trim(k.activity, "[]"))
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b BlameChain) int {
+		switch {
+		case a.Time > b.Time:
+			return -1
+		case a.Time < b.Time:
+			return 1
+		}
+		return strings.Compare(a.Sentence, b.Sentence)
 	})
 	return out[:min(top, len(out))]
 }
@@ -257,6 +383,15 @@ func (s *Summary) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintf(&b, "  %10v  %5.1f%% (baseline %5.1f%%)  %s on %s\n", l.SlowTime.Round(time.Millisecond), 100*l.Slow, 100*l.Baseline, l.Frame, class)
 		}
+	}
+	if len(s.BlameChains) > 0 {
+		b.WriteString("\nWho held the locks waited for in the slow windows:\n")
+		for _, c := range s.BlameChains {
+			fmt.Fprintf(&b, "  %s\n", c.Sentence)
+		}
+		bl := s.Stats.Blame
+		fmt.Fprintf(&b, "  (%d lock waits: %d charged to their holders, %d woken by no one, %d by threads outside the JVM; %d condition wakeups not blamed)\n",
+			bl.LockWaits, bl.Attributed, bl.NoWaker, bl.ForeignWaker, bl.ConditionWakeups)
 	}
 	if len(s.KernelCauses) > 0 {
 		b.WriteString("\nKernel functions blocked threads waited under (share of off-CPU time, slow vs baseline):\n")

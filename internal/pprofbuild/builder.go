@@ -130,15 +130,17 @@ func (b *Builder) JavaFrame(f *jfr.Frame) *profile.Location {
 		return l
 	}
 	if m := f.Method; m != nil {
-		switch f.Type {
-		case "Kernel":
+		switch {
+		case f.Type == "Kernel":
 			l := b.Kernel(m.Name)
 			b.javaLoc[k] = l
 			return l
-		case "Native", "C++":
+		case (f.Type == "Native" || f.Type == "C++") && (m.Descriptor == "" || m.Descriptor == "()L;"):
 			// async-profiler records native symbols with their library as
-			// the class (and a dummy descriptor): the bare symbol, as its
-			// own converter shows them, the library as the file.
+			// the class and a dummy descriptor: the bare symbol, as its own
+			// converter shows them, the library as the file. (A "Native"
+			// frame with a real descriptor is a Java native method, such as
+			// the JDK's java.lang.Thread.sleep.)
 			module := ""
 			if m.Class != nil {
 				module = m.Class.Name
