@@ -21,6 +21,7 @@ packages=(
 	tshark                  # Kafka dissector: the oracle for the protocol sniffer
 	iproute2                # network namespaces for sniffer tests
 	procps psmisc           # pgrep, fuser in tests and scripts
+	chromium fonts-liberation # headless browser: internal/report tests load report.html in it (fonts: the heat maps' Liberation Sans)
 )
 
 missing=()
