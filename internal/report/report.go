@@ -52,6 +52,9 @@ type Report struct {
 	// tracer of issue 11); the page then says they were not collected.
 	Filesystem *Filesystem
 	Notes      []string
+
+	// origin is the CLOCK_MONOTONIC time the time axes start at.
+	origin int64
 }
 
 // WindowRow is one SLO-breach window, in time since the capture's start.
@@ -114,9 +117,14 @@ func (o *Options) defaults() {
 func Build(b *bundle.Bundle, ws *latency.WindowSet, sum *merge.Summary, o Options) (*Report, error) {
 	o.defaults()
 	m := b.Meta
-	r := &Report{Dir: b.Dir, Meta: m, Duration: time.Duration(m.End - m.Start), Summary: sum}
+	r := &Report{Dir: b.Dir, Meta: m, Duration: time.Duration(m.End - m.Start), Summary: sum, origin: m.Start}
 	if r.Duration <= 0 {
-		return nil, fmt.Errorf("building report: bundle %s has no capture span (start %d, end %d)", b.Dir, m.Start, m.End)
+		// A bundle made by hand or by another tool may not record its
+		// span: the data's own span stands in, and the page says so.
+		if err := r.dataSpan(b); err != nil {
+			return nil, err
+		}
+		r.Notes = append(r.Notes, "meta.json records no capture span: the time axes start at the first request or off-CPU interval")
 	}
 	if m.Latency != nil {
 		r.SLO, r.Metric = m.Latency.SLO, m.Latency.Kind
@@ -124,7 +132,7 @@ func Build(b *bundle.Bundle, ws *latency.WindowSet, sum *merge.Summary, o Option
 	if ws != nil {
 		r.SLO, r.Metric = ws.SLO, ws.Metric.String()
 		for _, w := range ws.Windows {
-			r.Windows = append(r.Windows, WindowRow{Start: time.Duration(w.Start - m.Start), End: time.Duration(w.End - m.Start), Requests: w.Requests, Worst: w.Worst})
+			r.Windows = append(r.Windows, WindowRow{Start: time.Duration(w.Start - r.origin), End: time.Duration(w.End - r.origin), Requests: w.Requests, Worst: w.Worst})
 		}
 		r.WindowsTotal = ws.Total()
 	}
@@ -149,6 +157,52 @@ func Build(b *bundle.Bundle, ws *latency.WindowSet, sum *merge.Summary, o Option
 	}
 	r.profiles(b)
 	return r, nil
+}
+
+// dataSpan sets the origin and duration from the requests and intervals.
+func (r *Report) dataSpan(b *bundle.Bundle) error {
+	var lo, hi int64
+	see := func(t int64) {
+		if lo == 0 || t < lo {
+			lo = t
+		}
+		hi = max(hi, t)
+	}
+	if b.Has(bundle.RequestsFile) {
+		f, err := os.Open(b.Path(bundle.RequestsFile))
+		if err != nil {
+			return fmt.Errorf("building report: %w", err)
+		}
+		defer f.Close()
+		err = latency.ReadRequestsJSONL(f, func(q *latency.Request) error {
+			if q.APIKey == latency.APIProduce && q.Measured() {
+				see(b.Meta.Clock.ToMonotonic(q.ResponseEnd - int64(q.Wire)))
+				see(b.Meta.Clock.ToMonotonic(q.ResponseEnd))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("building report: %s: %w", bundle.RequestsFile, err)
+		}
+	}
+	if b.Has(bundle.OffCPUFile) {
+		f, err := os.Open(b.Path(bundle.OffCPUFile))
+		if err != nil {
+			return fmt.Errorf("building report: %w", err)
+		}
+		defer f.Close()
+		err = bundle.ReadOffCPU(f, func(iv *bundle.Interval) error {
+			see(int64(iv.Start))
+			see(int64(iv.End))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("building report: %s: %w", bundle.OffCPUFile, err)
+		}
+	}
+	// One nanosecond past the last, so that it falls inside the last column.
+	r.origin, r.Duration = lo, time.Duration(hi-lo+1)
+	return nil
 }
 
 func (r *Report) spans() []Span {
@@ -183,7 +237,7 @@ func (r *Report) requests(b *bundle.Bundle, ws *latency.WindowSet, o Options) er
 			return nil
 		}
 		mono := clk.ToMonotonic(q.ResponseEnd)
-		at := time.Duration(mono - b.Meta.Start)
+		at := time.Duration(mono - r.origin)
 		pts = append(pts, point{at, q.Latency(metric)})
 		s := slowOf(q, metric, at)
 		// In a window if the time it was owed overlaps one: its end alone
@@ -309,7 +363,7 @@ func (r *Report) offCPU(b *bundle.Bundle, ws *latency.WindowSet, o Options) erro
 	}
 	err = read(func(iv *bundle.Interval) error {
 		// An interval is placed where it ended, when its length is known.
-		grids[iv.State].Add(time.Duration(int64(iv.End)-r.Meta.Start), time.Duration(iv.End-iv.Start), time.Duration(iv.End-iv.Start).Seconds())
+		grids[iv.State].Add(time.Duration(int64(iv.End)-r.origin), time.Duration(iv.End-iv.Start), time.Duration(iv.End-iv.Start).Seconds())
 		return nil
 	})
 	if err != nil {
