@@ -18,6 +18,9 @@
 #   keepall   lockscope offcpu --min-block 0 (an event with a kernel stack for
 #             every switch): its counters show whether events are lost
 #
+# Finally one run each of other and lazy with kernel.bpf_stats_enabled gives
+# the programs' own run time per switch, which other load does not distort.
+#
 # Usage: sudo scripts/bench-offcpu.sh [ROUNDS (7)] [LOOPS per run (100000)]
 # Env: BENCH_CPU (0) runs the workload, BENCH_TRACER_CPU (1) the tracers.
 set -euo pipefail
@@ -39,6 +42,7 @@ if [ ! -e /sys/kernel/tracing/events ]; then
 		{ echo "bench-offcpu: tracefs not mounted: mount -t tracefs tracefs /sys/kernel/tracing" >&2; exit 1; }
 fi
 
+stats=0
 tmp=$(mktemp -d)
 pids=()
 cur=() # the running benchmark and tracer
@@ -119,9 +123,38 @@ tracepoint:sched:sched_switch {
 	esac
 	local before after
 	times >"$tmp/t0"
+	[ "$stats" = 1 ] && sysctl -q kernel.bpf_stats_enabled=1
 	echo go >"$fifo"
 	wait "$bench"
 	times >"$tmp/t1"
+	if [ "$stats" = 1 ]; then
+		sysctl -q kernel.bpf_stats_enabled=0
+		# Per-program run time while the benchmark ran, per switch of
+		# the benchmark: what the programs themselves cost, free of
+		# the noise of other load (the run time includes bpf_stats' own
+		# two clock reads per run).
+		bpftool prog show -j | python3 -c '
+import json, os, sys
+cfg, switches, tracer = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# The tracer'"'"'s own programs: the prog_id of its BPF program fds.
+ids = set()
+fdinfo = "/proc/%s/fdinfo" % tracer
+for fd in os.listdir(fdinfo):
+    try:
+        for line in open(os.path.join(fdinfo, fd)):
+            if line.startswith("prog_id:"):
+                ids.add(int(line.split()[1]))
+    except OSError:
+        pass
+tot, parts = 0, []
+for p in json.load(sys.stdin):
+    name = p.get("name", "")
+    if p["id"] in ids and p.get("run_cnt"):
+        tot += p["run_time_ns"]
+        parts.append("%s %.0f ns/run x %.2f runs/switch" % (name, p["run_time_ns"] / p["run_cnt"], p["run_cnt"] / switches))
+print("program time %s: %.0f ns/switch (%s)" % (cfg, tot / switches, "; ".join(parts)))
+' "$cfg" "$((2 * loops))" "$tracer" >>"$tmp/stats" || true
+	fi
 	before=$(cpu_seconds "$tmp/t0")
 	after=$(cpu_seconds "$tmp/t1")
 	[ -n "$tracer" ] && stop "$tracer"
@@ -132,6 +165,7 @@ tracepoint:sched:sched_switch {
 	# shared machine stretches wall time, much less CPU time.
 	local cpu_ns
 	cpu_ns=$(awk -v a="$after" -v b="$before" -v l="$loops" 'BEGIN {printf "%.1f", (a-b)*1e9/(2*l)}')
+	[ "$stats" = 1 ] && return
 	echo "$cfg $usecs $cpu_ns" >>"$tmp/results"
 	if [ "$cfg" = keepall ]; then
 		local ops
@@ -151,6 +185,13 @@ for r in $(seq "$rounds"); do
 	echo "bench-offcpu: round $r/$rounds done" >&2
 done
 
+# One more run each of other and lazy with kernel.bpf_stats_enabled, for
+# the programs' own run time (not part of the medians above).
+stats=1
+for cfg in other lazy; do
+	run "$cfg" stats
+done
+stats=0
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -v c="$1" -v k="$2" '$1==c {print $k}' "$tmp/results"; }
 base_wall=$(col none 2 | median)
@@ -168,3 +209,5 @@ echo "one round trip = 2 context switches of the benchmark; medians over $rounds
 echo "cpu ns/sw = user+system time of the benchmark / switches (the measure of added cost);"
 echo "wall ns/sw includes waiting for CPU $cpu behind other load"
 sort "$tmp/summaries" | uniq -c | sed 's/^ */  /' | head -40
+echo
+cat "$tmp/stats" 2>/dev/null || true

@@ -46,8 +46,8 @@ type Collector struct {
 }
 
 // objects are the kernel objects of one program flavour. LoadAndAssign
-// creates only what these fields name, so the other flavour's maps are
-// never allocated.
+// creates only what these fields name and the maps their programs use, so
+// the other flavour's maps are never allocated.
 type objects struct {
 	Switch   *ebpf.Program
 	Waking   *ebpf.Program
