@@ -13,7 +13,7 @@ func init() { commands = append(commands, newCompareCmd) }
 
 func newCompareCmd() *cobra.Command {
 	var o report.CompareOptions
-	var out string
+	var out, heatmaps string
 	cmd := &cobra.Command{
 		Use:   "compare A B [C...]",
 		Short: "Lay captures (or request logs) side by side: percentiles, share over the SLO, heat maps, causes",
@@ -29,6 +29,7 @@ requests: to name it. Bundles keep their own SLO and latency kind unless
 
   lockscope compare ext4-ordered/ ext4-writeback/ xfs/
   lockscope compare --format html -o compare.html before/ after/
+  lockscope compare --heatmaps maps/ before/ after/     (SVG and PNG files too)
   lockscope compare --slo 65ms requestlog:/var/log/kafka/kafka-request.log after/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,6 +39,13 @@ requests: to name it. Bundles keep their own SLO and latency kind unless
 			cmp, err := report.Compare(args, o)
 			if err != nil {
 				return err
+			}
+			if heatmaps != "" {
+				files, err := cmp.WriteHeatmaps(heatmaps)
+				if err != nil {
+					return fmt.Errorf("compare: %w", err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d heat maps (SVG and PNG) to %s\n", len(files)/2, heatmaps)
 			}
 			if out == "" || out == "-" {
 				return cmp.Write(cmd.OutOrStdout(), o.Format)
@@ -62,6 +70,7 @@ requests: to name it. Bundles keep their own SLO and latency kind unless
 	f.StringVar(&o.Kind, "latency-kind", "", "latency compared with the SLO: service or wire (default: each bundle's own, service for files)")
 	f.StringVar(&o.Format, "format", "text", "output: text, json or html")
 	f.StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	f.StringVar(&heatmaps, "heatmaps", "", "also write each input's heat map, on the shared scale, as SVG and PNG into this directory")
 	f.IntVar(&o.Top, "top", 5, "how many of each bundle's top causes of each kind to compare")
 	return cmd
 }

@@ -70,8 +70,20 @@ func TestCompareCommand(t *testing.T) {
 		t.Errorf("json: %v %+v", err, js)
 	}
 	page := filepath.Join(t.TempDir(), "cmp.html")
-	if _, err := run("--slo", "65ms", "--format", "html", "-o", page, a, b); err != nil {
+	maps := filepath.Join(t.TempDir(), "maps")
+	if _, err := run("--slo", "65ms", "--format", "html", "-o", page, "--heatmaps", maps, a, b); err != nil {
 		t.Fatal(err)
+	}
+	// Both inputs are named requests.jsonl, so their paths name them.
+	for _, pat := range []string{"01-*requests.jsonl.svg", "01-*requests.jsonl.png", "02-*requests.jsonl.svg", "02-*requests.jsonl.png"} {
+		m, _ := filepath.Glob(filepath.Join(maps, pat))
+		if len(m) != 1 {
+			t.Errorf("heat map files %s: %v", pat, m)
+			continue
+		}
+		if st, err := os.Stat(m[0]); err != nil || st.Size() < 1000 {
+			t.Errorf("heat map file %s: %v", m[0], err)
+		}
 	}
 	if b, err := os.ReadFile(page); err != nil || !strings.Contains(string(b), "<svg") {
 		t.Errorf("html page: %v", err)

@@ -79,6 +79,7 @@ type Column struct {
 	// scale.
 	Grid    *Grid   `json:"grid"`
 	Heatmap *Figure `json:"-"`
+	hm      *HeatMap
 	summary *merge.Summary
 	spans   []Span
 }
@@ -177,6 +178,7 @@ func Compare(args []string, o CompareOptions) (*Comparison, error) {
 		if c.Source != "bundle" {
 			hm.XLabel = "seconds since the first response"
 		}
+		c.hm = hm
 		if c.Stats.Requests == 0 {
 			continue
 		}
@@ -562,6 +564,45 @@ func (cmp *Comparison) WriteHTML(w io.Writer) error {
 		return fmt.Errorf("writing comparison: %w", err)
 	}
 	return nil
+}
+
+// WriteHeatmaps writes each input's heat map, on the shared scale, as
+// NAME.svg and NAME.png into dir (created if missing) and returns the
+// files' paths.
+func (cmp *Comparison) WriteHeatmaps(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("writing heat maps: %w", bundle.Hint(err))
+	}
+	var out []string
+	for i, c := range cmp.Columns {
+		if c.hm == nil || c.Stats.Requests == 0 {
+			continue
+		}
+		name := fmt.Sprintf("%02d-%s", i+1, strings.Map(func(r rune) rune {
+			if r == '/' || r == os.PathSeparator || r == ' ' {
+				return '_'
+			}
+			return r
+		}, strings.Trim(c.Name, "/")))
+		for _, ext := range []string{".svg", ".png"} {
+			var b []byte
+			var err error
+			if ext == ".svg" {
+				b, err = c.hm.SVG()
+			} else {
+				b, err = c.hm.PNG()
+			}
+			if err != nil {
+				return out, err
+			}
+			p := filepath.Join(dir, name+ext)
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				return out, fmt.Errorf("writing heat maps: %w", bundle.Hint(err))
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // ShareChange is (b − a)/a of the shares over the SLO, NaN when a is 0.
