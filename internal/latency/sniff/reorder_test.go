@@ -86,6 +86,24 @@ func TestReorderedAndDuplicatedSegments(t *testing.T) {
 			s.Stats.OutOfOrder.Load(), s.Stats.Duplicates.Load(), s.Stats.Holes.Load())
 	}
 	t.Logf("%d of %d latencies exact; %d out-of-order and %d duplicate segments", exact, len(got), s.Stats.OutOfOrder.Load(), s.Stats.Duplicates.Load())
+	if s.buffered != 0 {
+		t.Errorf("%d bytes still counted as buffered after the flush", s.buffered)
+	}
+
+	// With room for no out-of-order byte at all, every early segment skips
+	// its hole at once: requests are damaged or lost, never stuck.
+	got = got[:0]
+	s, _ = New(Options{Ports: []uint16{9092}, MaxBufferedTotal: 1}, func(r *latency.Request) { got = append(got, r) })
+	for _, p := range shuffled {
+		s.Packet(layers.LinkTypeEthernet, p.data, p.t)
+		if s.buffered > 1 {
+			t.Fatalf("%d bytes buffered over a total limit of 1", s.buffered)
+		}
+	}
+	s.Flush(shuffled[len(shuffled)-1].t)
+	if s.Stats.Holes.Load() == 0 || len(got) == 0 {
+		t.Errorf("holes %d, requests %d: want holes skipped and requests still reported", s.Stats.Holes.Load(), len(got))
+	}
 }
 
 // TestResetEndsConnection: a RST ends the connection at once; the request

@@ -25,8 +25,10 @@ type Options struct {
 	// least the 200 ms minimum RTO, so the default is 1 s.
 	HoleTimeout time.Duration
 	// MaxBuffered bounds the out-of-order bytes held per direction of a
-	// connection (default 4 MiB).
-	MaxBuffered int
+	// connection (default 4 MiB), MaxBufferedTotal those of all connections
+	// together (default 256 MiB).
+	MaxBuffered      int
+	MaxBufferedTotal int
 	// IdleTimeout closes connections without packets for that long (default
 	// 10 minutes); their pending requests are reported Unanswered.
 	IdleTimeout time.Duration
@@ -48,7 +50,7 @@ func (o *Options) Validate() error {
 			return errors.New("broker port 0: give the port the broker listens on (e.g. 9092)")
 		}
 	}
-	if o.HoleTimeout < 0 || o.IdleTimeout < 0 || o.MaxBuffered < 0 || o.MaxConnections < 0 {
+	if o.HoleTimeout < 0 || o.IdleTimeout < 0 || o.MaxBuffered < 0 || o.MaxBufferedTotal < 0 || o.MaxConnections < 0 {
 		return fmt.Errorf("negative hole timeout, idle timeout, buffer size or connection limit")
 	}
 	return nil
@@ -60,6 +62,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBuffered == 0 {
 		o.MaxBuffered = 4 << 20
+	}
+	if o.MaxBufferedTotal == 0 {
+		o.MaxBufferedTotal = 256 << 20
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = 10 * time.Minute
@@ -97,7 +102,9 @@ type Sniffer struct {
 	emit   func(*latency.Request)
 	flows  map[flowKey]*flow
 	seg    segment
-	Stats  Stats
+	// buffered counts the out-of-order bytes held by all connections.
+	buffered int
+	Stats    Stats
 	// lastSweep is when idle flows were last looked for.
 	lastSweep int64
 }
@@ -222,6 +229,7 @@ func (s *Sniffer) segment(f *flow, dir kafka.Dir, seg *segment, t int64) {
 	if seg.flags&flagSYN != 0 {
 		h.started = true
 		h.next = seq + 1
+		s.buffered -= h.oooBytes
 		h.ooo, h.oooBytes = h.ooo[:0], 0
 		return
 	}
@@ -262,13 +270,20 @@ func (s *Sniffer) segment(f *flow, dir kafka.Dir, seg *segment, t int64) {
 		s.drain(f, dir, t)
 	default:
 		s.Stats.OutOfOrder.Add(1)
-		if h.oooBytes+len(payload) > s.opts.MaxBuffered {
-			// No room to wait: give up the hole now.
-			s.skipHole(f, dir)
-			if int32(seq-h.next) <= 0 {
-				s.segment(f, dir, &segment{seq: seq, payload: payload, missing: seg.missing, flags: seg.flags}, t)
-				return
+		if h.oooBytes+len(payload) > s.opts.MaxBuffered || s.buffered+len(payload) > s.opts.MaxBufferedTotal {
+			// No room to wait: give up the holes before this segment now,
+			// delivering what was buffered between them.
+			for len(h.ooo) > 0 && int32(h.ooo[0].seq-seq) < 0 {
+				s.skipHole(f, dir)
 			}
+			if gap := int32(seq - h.next); gap > 0 {
+				s.Stats.Holes.Add(1)
+				f.conn.Gap(dir, int64(gap), t)
+				h.next = seq
+			}
+			// Now in order (or overlapping what was delivered).
+			s.segment(f, dir, &segment{seq: seq, payload: payload, missing: seg.missing, flags: seg.flags}, t)
+			return
 		}
 		if len(h.ooo) == 0 {
 			h.holeSince = t
@@ -277,6 +292,7 @@ func (s *Sniffer) segment(f *flow, dir kafka.Dir, seg *segment, t int64) {
 		i, _ := slices.BinarySearchFunc(h.ooo, seq, func(a pendingSeg, s uint32) int { return int(int32(a.seq - s)) })
 		h.ooo = slices.Insert(h.ooo, i, p)
 		h.oooBytes += len(p.data)
+		s.buffered += len(p.data)
 	}
 	s.checkHole(f, dir, t)
 }
@@ -308,6 +324,7 @@ func (s *Sniffer) drain(f *flow, dir kafka.Dir, t int64) {
 		}
 		h.ooo = h.ooo[1:]
 		h.oooBytes -= len(p.data)
+		s.buffered -= len(p.data)
 		data, missing := p.data, p.missing
 		if over := int(-diff); over < len(data) {
 			data = data[over:]
