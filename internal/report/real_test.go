@@ -113,7 +113,7 @@ func runCapture(root string) (string, string, error) {
 }
 
 func TestFileNamesMatchCapture(t *testing.T) {
-	if report.SummaryJSON != capture.SummaryJSON || report.SlowFolded != capture.SlowFolded || report.BaselineFolded != capture.BaselineFolded {
+	if report.SummaryJSON != capture.SummaryJSON || report.SummaryText != capture.SummaryText || report.SlowFolded != capture.SlowFolded || report.BaselineFolded != capture.BaselineFolded {
 		t.Error("report's names of merge outputs differ from package capture's")
 	}
 }
@@ -214,6 +214,7 @@ func TestReportOfRealCapture(t *testing.T) {
 		"lockscope view " + dir,
 		"go tool pprof -http=: -diff_base=" + filepath.Join(dir, bundle.BaselineProfile) + " " + filepath.Join(dir, bundle.SlowProfile),
 		"uninterruptible", "sleeping", // off-CPU states
+		"The merge's summary.txt",
 		"orders-", "producer-", // worst requests carry partition and client id
 		b.Meta.Target.JVM,
 	} {

@@ -22,6 +22,7 @@ import (
 // keeps them equal.
 const (
 	SummaryJSON    = "summary.json"
+	SummaryText    = "summary.txt"
 	SlowFolded     = "slow.folded"
 	BaselineFolded = "baseline.folded"
 )
@@ -43,7 +44,10 @@ type Report struct {
 	WindowsTotal time.Duration
 	Worst        []Slow
 	Summary      *merge.Summary
-	OffCPU       []StateRow
+	// SummaryText is merge's summary.txt as written, shown whole so that
+	// what the page does not lay out in tables (blame chains) still shows.
+	SummaryText string
+	OffCPU      []StateRow
 	// LatencyMap and OffCPUMaps are the heat maps as inline SVG.
 	LatencyMap *Figure
 	OffCPUMaps []*Figure
@@ -142,6 +146,13 @@ func Build(b *bundle.Bundle, ws *latency.WindowSet, sum *merge.Summary, o Option
 			return nil, err
 		}
 		r.Summary = s
+	}
+	if b.Has(SummaryText) {
+		t, err := os.ReadFile(b.Path(SummaryText))
+		if err != nil {
+			return nil, fmt.Errorf("building report: %w", err)
+		}
+		r.SummaryText = string(t)
 	}
 	if b.Has(bundle.RequestsFile) {
 		if err := r.requests(b, ws, o); err != nil {
