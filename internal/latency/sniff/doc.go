@@ -11,8 +11,15 @@
 // decoding is hand-written for the same reason; it accepts Ethernet (with
 // VLAN tags), Linux cooked SLL and SLL2, BSD loopback and raw IP.
 //
-// Memory is bounded per connection: out-of-order segments wait at most
-// Options.HoleTimeout or Options.MaxBuffered bytes for a hole to fill; then
-// the hole is skipped and counted. A Sniffer is not safe for concurrent use;
+// Memory is bounded: out-of-order segments wait for a hole to fill at most
+// Options.HoleTimeout, Options.MaxBuffered bytes per direction and
+// Options.MaxBufferedTotal bytes in all, and a hole is skipped (counted)
+// as soon as the receiver's ACK shows the capture, not the network, lost
+// it; at most Options.MaxConnections connections are followed. A Sniffer is
+// not safe for concurrent use (its Stats are atomic, for reporters);
 // requests are handed to the emit function synchronously and belong to it.
+//
+// RunOptions and Run are `lockscope sniff`: the live or offline loop with
+// its per-interval lines, slow-request lines and summary. Subpackage synth
+// writes captures with known latencies for tests and benchmarks.
 package sniff
