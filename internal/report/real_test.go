@@ -270,14 +270,31 @@ func TestCompareRealRequests(t *testing.T) {
 	os.WriteFile(a, append(bytes.Join(lines[:mid], []byte("\n")), '\n'), 0o644)
 	os.WriteFile(bb, append(bytes.Join(lines[mid:], []byte("\n")), '\n'), 0o644)
 
+	// The same requests as Kafka's request log (KIP-673 JSON lines): the
+	// log time is the response's end (ms), totalTimeMs the latency (µs).
+	var kl strings.Builder
+	for _, r := range reqs {
+		if r.APIKey != 0 || r.Status != "answered" {
+			continue
+		}
+		ts := time.Unix(0, r.RespEnd).UTC().Format("2006-01-02 15:04:05,000")
+		fmt.Fprintf(&kl, `[%s] DEBUG Completed request:{"isForwarded":false,"requestHeader":{"requestApiKey":0,"requestApiVersion":9,"correlationId":1,"clientId":"p","requestApiKeyName":"PRODUCE"},"request":{"acks":-1,"timeoutMs":3000,"topicData":[{"name":"orders","partitionData":[{"index":0,"recordsSizeInBytes":100}]}]},"response":{},"connection":"127.0.0.1:9092-127.0.0.1:50000-0","totalTimeMs":%.3f,"requestQueueTimeMs":0,"localTimeMs":0,"remoteTimeMs":0,"throttleTimeMs":0,"responseQueueTimeMs":0,"sendTimeMs":0} (kafka.request.logger)`+"\n", ts, r.ServiceUS/1e3)
+	}
+	klog := filepath.Join(tmp, "kafka-request.log")
+	os.WriteFile(klog, []byte(kl.String()), 0o644)
+
 	slo := 50 * time.Millisecond // not the capture's: --slo overrides the bundle's
-	cmp, err := report.Compare([]string{dir, a, "requests:" + bb}, report.CompareOptions{SLO: slo})
+	cmp, err := report.Compare([]string{dir, a, "requests:" + bb, klog}, report.CompareOptions{SLO: slo, Loc: time.UTC})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkStats(t, "bundle", cmp.Columns[0].Stats, expect(reqs, slo))
 	checkStats(t, "first half", cmp.Columns[1].Stats, expect(reqs[:mid], slo))
 	checkStats(t, "second half", cmp.Columns[2].Stats, expect(reqs[mid:], slo))
+	checkStats(t, "request log", cmp.Columns[3].Stats, expect(reqs, slo))
+	if cmp.Columns[3].Source != "requestlog" {
+		t.Errorf("request log read as %q", cmp.Columns[3].Source)
+	}
 	g0 := cmp.Columns[0].Grid
 	for i, c := range cmp.Columns {
 		if c.Grid.Bin != g0.Bin || c.Grid.Buckets != g0.Buckets || c.Grid.Cols != g0.Cols {
@@ -344,7 +361,7 @@ func TestCompareRealRequests(t *testing.T) {
 	if err := cmp.WriteHTML(&page); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(page.String(), `class="compare-heatmap"`); n != 3 {
-		t.Errorf("compare page has %d heat maps, want 3", n)
+	if n := strings.Count(page.String(), `class="compare-heatmap"`); n != 4 {
+		t.Errorf("compare page has %d heat maps, want 4", n)
 	}
 }
