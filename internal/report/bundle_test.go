@@ -48,7 +48,8 @@ func TestReportWithoutSpanOrMerge(t *testing.T) {
 		lines.Write(b)
 		lines.WriteByte('\n')
 	}
-	b := makeBundle(t, lines.String(), bundle.Meta{Latency: &bundle.Latency{Source: "csv:x", SLO: 100 * time.Millisecond, Kind: "service"},
+	b := makeBundle(t, lines.String(), bundle.Meta{Latency: &bundle.Latency{Source: "csv:x", SLO: 100 * time.Millisecond, Kind: "service",
+		Counters: map[string]uint64{"kernel_drops": 3, "packets": 100, "holes": 0}},
 		Clock: clock.Single(clock.Pair{Monotonic: 1e9, Realtime: base})})
 	if err := report.WriteBundle(b, nil, nil); err != nil {
 		t.Fatal(err)
@@ -57,7 +58,8 @@ func TestReportWithoutSpanOrMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"records no capture span", "not been merged", "no merged profiles yet", `id="latency-heatmap"`, "filesystem ops: not collected", "Off-CPU intervals were not collected"} {
+	for _, want := range []string{"records no capture span", "not been merged", "no merged profiles yet", `id="latency-heatmap"`, "filesystem ops: not collected", "Off-CPU intervals were not collected",
+		"the latency source (csv:x) counted 3 kernel drops"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -65,6 +67,9 @@ func TestReportWithoutSpanOrMerge(t *testing.T) {
 	r, err := report.Build(b, nil, nil, report.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if notes := strings.Join(r.Notes, "\n"); strings.Contains(notes, "packets") || strings.Contains(notes, "holes") {
+		t.Errorf("a count of what was seen, or a zero loss, is noted as a loss:\n%s", notes)
 	}
 	if r.Latency.Requests != 200 || r.Latency.OverSLO != 100 || r.LatencyMap.Total != 200 {
 		t.Errorf("stats %+v, heat map total %v", r.Latency, r.LatencyMap.Total)

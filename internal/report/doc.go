@@ -13,7 +13,8 @@
 // Comparison own their data; the SVG they hold is rendered once and never
 // changes.
 //
-// The filesystem lens (issue 11's tracer) is not part of bundles yet; the
-// page says "filesystem ops: not collected" until Report.Filesystem is
-// filled from a bundle that records them.
+// The filesystem lens (issue 11's tracer) is not part of bundles yet: the
+// page has its section, which says "filesystem ops: not collected"; the
+// tracer's results go there (a Report field filled from the bundle's file,
+// and the template's #filesystem section) when bundles carry them.
 package report

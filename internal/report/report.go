@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/lockscope/lockscope/internal/bundle"
@@ -52,10 +53,10 @@ type Report struct {
 	LatencyMap *Figure
 	OffCPUMaps []*Figure
 	Profiles   []ProfileFile
-	// Filesystem is nil until the bundle records filesystem ops (the
-	// tracer of issue 11); the page then says they were not collected.
-	Filesystem *Filesystem
-	Notes      []string
+	// FirstAt is when the first request or off-CPU interval ended, since
+	// the capture's start: the sources start after the profiler does.
+	FirstAt time.Duration
+	Notes   []string
 
 	// origin is the CLOCK_MONOTONIC time the time axes start at.
 	origin int64
@@ -79,9 +80,6 @@ type StateRow struct {
 	// in the windows and outside them.
 	SlowShare, BaseShare float64
 }
-
-// Filesystem is the place of the filesystem lens' results in the report.
-type Filesystem struct{}
 
 // Figure is a rendered heat map.
 type Figure struct {
@@ -166,8 +164,33 @@ func Build(b *bundle.Bundle, ws *latency.WindowSet, sum *merge.Summary, o Option
 			return nil, err
 		}
 	}
+	r.losses()
 	r.profiles(b)
 	return r, nil
+}
+
+// losses adds the sources' non-zero loss counters to the notes: whatever a
+// collector dropped is said where the reader looks, not only in meta.json.
+func (r *Report) losses() {
+	note := func(src string, c map[string]uint64) {
+		keys := make([]string, 0, len(c))
+		for k := range c {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			// events and packets count what was seen, not what was lost.
+			if c[k] > 0 && k != "events" && k != "packets" {
+				r.Notes = append(r.Notes, fmt.Sprintf("%s counted %d %s", src, c[k], strings.ReplaceAll(k, "_", " ")))
+			}
+		}
+	}
+	if o := r.Meta.OffCPU; o != nil {
+		note("the off-CPU collector", o.Counters)
+	}
+	if l := r.Meta.Latency; l != nil {
+		note("the latency source ("+l.Source+")", l.Counters)
+	}
 }
 
 // dataSpan sets the origin and duration from the requests and intervals.
@@ -216,6 +239,12 @@ func (r *Report) dataSpan(b *bundle.Bundle) error {
 	return nil
 }
 
+func (r *Report) first(at time.Duration) {
+	if r.FirstAt == 0 || at < r.FirstAt {
+		r.FirstAt = max(at, 1)
+	}
+}
+
 func (r *Report) spans() []Span {
 	out := make([]Span, len(r.Windows))
 	for i, w := range r.Windows {
@@ -249,6 +278,7 @@ func (r *Report) requests(b *bundle.Bundle, ws *latency.WindowSet, o Options) er
 		}
 		mono := clk.ToMonotonic(q.ResponseEnd)
 		at := time.Duration(mono - r.origin)
+		r.first(at)
 		pts = append(pts, point{at, q.Latency(metric)})
 		s := slowOf(q, metric, at)
 		// In a window if the time it was owed overlaps one: its end alone
@@ -373,6 +403,7 @@ func (r *Report) offCPU(b *bundle.Bundle, ws *latency.WindowSet, o Options) erro
 		grids[k] = NewGrid(r.Duration, o.Cols, buckets)
 	}
 	err = read(func(iv *bundle.Interval) error {
+		r.first(time.Duration(int64(iv.End) - r.origin))
 		// An interval is placed where it ended, when its length is known.
 		grids[iv.State].Add(time.Duration(int64(iv.End)-r.origin), time.Duration(iv.End-iv.Start), time.Duration(iv.End-iv.Start).Seconds())
 		return nil
