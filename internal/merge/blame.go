@@ -105,30 +105,30 @@ type release struct {
 //
 // A long wait spans several holders: the one that wakes the waiter at the
 // end is only the last. So the hand-offs of each lock (known by its JFR
-// address) are collected from every waiter, each giving a tenure that ends
-// when its holder woke the next waiter and starts when that holder entered
-// the lock (after it stopped waiting for work, or for this lock). A wait is
-// charged to the tenures it overlaps; time no tenure covers (the lock was
-// free, or taken by a thread that never queued) is "[holder not
-// identified]". Waits on a lock of unknown address follow the last waker.
+// address) are collected from every waiter that got the lock, each giving
+// a tenure that ends when its holder released the lock and starts when that
+// holder entered it (after it stopped waiting for work, or for this lock).
+// A wait is charged to the tenures it overlaps; time no tenure covers (the
+// lock was free, or taken by a thread that never queued) is "[holder not
+// identified]". Waits on a lock of unknown address follow their waker.
 func (m *merger) emitBlame(tids []uint32) {
 	bs := &m.stats.Blame
-	releases := map[uint64][]release{}
+	m.releases = map[uint64][]release{}
 	for addr, hs := range m.handoffs {
 		for _, h := range hs {
 			if m.threads[h.holder] != nil {
-				releases[addr] = append(releases[addr], h)
+				m.releases[addr] = append(m.releases[addr], h)
 			}
 		}
 	}
 	for _, tid := range tids {
 		for _, iv := range m.threads[tid].ivs {
-			if iv.wait == waitLock && iv.lockAddr != 0 && iv.waker != 0 && iv.waker != tid && m.threads[iv.waker] != nil {
-				releases[iv.lockAddr] = append(releases[iv.lockAddr], release{iv.end, iv.waker})
+			if iv.wait == waitLock && iv.acquired && iv.lockAddr != 0 && iv.waker != 0 && iv.waker != tid && m.threads[iv.waker] != nil {
+				m.releases[iv.lockAddr] = append(m.releases[iv.lockAddr], release{iv.end, iv.waker})
 			}
 		}
 	}
-	for _, rs := range releases {
+	for _, rs := range m.releases {
 		slices.SortFunc(rs, func(a, b release) int { return cmpInt(a.t, b.t) })
 	}
 	for _, tid := range tids {
@@ -142,28 +142,27 @@ func (m *merger) emitBlame(tids []uint32) {
 				continue
 			}
 			bs.LockWaits++
-			if iv.prevOwner != 0 {
+			if iv.prevOwner != 0 && iv.acquired {
 				if iv.prevOwner == iv.waker {
 					bs.OwnerAgrees++
 				} else {
 					bs.OwnerDisagrees++
 				}
 			}
+			var segs []segment
 			switch {
+			case iv.lockAddr != 0 && len(m.releases[iv.lockAddr]) > 0:
+				segs = m.tenures(iv.start, iv.end, iv.lockAddr, 1, []uint32{tid})
 			case iv.waker == 0 || iv.waker == tid:
 				bs.NoWaker++
 				continue
 			case m.threads[iv.waker] == nil:
 				bs.ForeignWaker++
 				continue
-			}
-			bs.Attributed++
-			var segs []segment
-			if rs := releases[iv.lockAddr]; iv.lockAddr != 0 && len(rs) > 0 {
-				segs = m.tenures(tid, iv, rs)
-			} else {
+			default:
 				segs = m.holderActivity(iv.start, iv.end, iv.waker, iv.lockAddr, 1, []uint32{tid})
 			}
+			bs.Attributed++
 			site := append([]*profile.Location{iv.lockLeaf}, iv.lockSite...)
 			site = append(site, m.b.Synthetic("["+pprofbuild.ThreadPool(th.name)+"]"))
 			for _, seg := range segs {
@@ -189,9 +188,11 @@ func (m *merger) emitBlame(tids []uint32) {
 	}
 }
 
-// tenures charges the wait iv of thread tid to the holders of its lock,
-// latest first, from the lock's hand-offs rs (sorted by time).
-func (m *merger) tenures(tid uint32, iv *interval, rs []release) []segment {
+// tenures charges [a, b) of a wait for the lock at addr to the lock's
+// holders, latest first, from its hand-offs. chain holds the threads
+// already on the chain (the waiter first), never charged again.
+func (m *merger) tenures(a, b int64, addr uint64, depth int, chain []uint32) []segment {
+	rs := m.releases[addr]
 	var out []segment
 	unidentified := func(s, e int64) {
 		if e > s {
@@ -199,30 +200,46 @@ func (m *merger) tenures(tid uint32, iv *interval, rs []release) []segment {
 				locs: []*profile.Location{m.b.Synthetic("[holder not identified]")}})
 		}
 	}
-	cursor := iv.end
-	i := sortSearch(len(rs), func(i int) bool { return rs[i].t > iv.end }) - 1
-	for ; i >= 0 && cursor > iv.start; i-- {
+	// Start from the first hand-off at or after b: its holder had the lock
+	// at b (a wait that ends without the lock, a timed re-check, lies
+	// inside that holder's tenure).
+	cursor := b
+	i := sortSearch(len(rs), func(i int) bool { return rs[i].t >= b })
+	if i == len(rs) {
+		i--
+	}
+	for ; i >= 0 && cursor > a; i-- {
 		r := rs[i]
-		if r.t <= iv.start {
+		if r.t <= a {
 			break
 		}
-		if r.holder == tid {
-			continue // a hand-off to the waiter's own earlier wait
+		if slices.Contains(chain, r.holder) {
+			continue // a hand-off to or from a thread already on the chain
 		}
-		end := min(r.t, cursor)
-		rel := m.releasePoint(r.holder, end, iv.start)
-		start := m.entry(r.holder, rel, iv.start, iv.lockAddr)
-		unidentified(end, cursor)
-		if end > rel {
+		rel := m.releasePoint(r.holder, r.t, a)
+		// The holder entered after its previous release of this lock.
+		floor := a
+		for j := i - 1; j >= 0 && rs[j].t > a; j-- {
+			if rs[j].holder == r.holder && rs[j].t < rel {
+				floor = rs[j].t
+				break
+			}
+		}
+		start := m.entry(r.holder, rel, floor, addr)
+		if start >= cursor {
+			continue // this tenure lies after the part still to charge
+		}
+		unidentified(min(r.t, cursor), cursor)
+		if e := min(r.t, cursor); e > rel {
 			// Released, but the thread it woke had not run yet (a
 			// successor waiting for a CPU): nobody held the lock.
-			out = append(out, segment{start: rel, end: end,
+			out = append(out, segment{start: max(rel, start), end: e,
 				locs: []*profile.Location{m.b.Synthetic("[handed over: the next owner waited for a CPU]")}})
 		}
-		out = append(out, m.holderActivity(start, rel, r.holder, iv.lockAddr, 1, []uint32{tid})...)
+		out = append(out, m.holderActivity(start, min(rel, cursor), r.holder, addr, depth, chain)...)
 		cursor = start
 	}
-	unidentified(iv.start, cursor)
+	unidentified(a, cursor)
 	return out
 }
 
@@ -304,7 +321,20 @@ func (m *merger) holderActivity(a, b int64, tid uint32, addr uint64, depth int, 
 			out = append(out, segment{start: a, end: e, unidentified: true,
 				locs: []*profile.Location{m.b.Synthetic("[holder not identified]")}})
 			return out
-		case j.wait == waitLock && j.waker != 0 && depth < MaxBlameDepth && !slices.Contains(chain, j.waker) && m.threads[j.waker] != nil:
+		case j.wait == waitLock && j.lockAddr != 0 && j.lockAddr != addr && depth < MaxBlameDepth && len(m.releases[j.lockAddr]) > 0:
+			// tid held our lock while it waited for another one: charge
+			// that lock's holders, below tid's own lock site.
+			for _, sub := range m.tenures(s, e, j.lockAddr, depth+1, chain) {
+				if !sub.unidentified {
+					sub.locs = append(append(sub.locs, j.lockLeaf), j.lockSite...)
+					sub.locs = append(sub.locs, held)
+				}
+				m.stats.Blame.Chained++
+				out = append(out, sub)
+			}
+		case j.wait == waitLock && (j.lockAddr == 0 || j.lockAddr == addr) && j.acquired && j.waker != 0 &&
+			depth < MaxBlameDepth && !slices.Contains(chain, j.waker) && m.threads[j.waker] != nil:
+			// A wait of unknown lock: follow the thread that handed it over.
 			same := addr != 0 && j.lockAddr == addr
 			from := s
 			if same {
@@ -312,7 +342,6 @@ func (m *merger) holderActivity(a, b int64, tid uint32, addr uint64, depth int, 
 			}
 			for _, sub := range m.holderActivity(from, e, j.waker, j.lockAddr, depth+1, chain) {
 				if !sub.unidentified && !same {
-					// tid held our lock while it waited for another one.
 					sub.locs = append(append(sub.locs, j.lockLeaf), j.lockSite...)
 					sub.locs = append(sub.locs, held)
 				}

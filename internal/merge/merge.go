@@ -232,6 +232,11 @@ type interval struct {
 	// lockAddr is the lock's address from JFR (0: unknown), which tells
 	// whether two waits are for the same lock.
 	lockAddr uint64
+	// acquired: the wait ended with the lock, so its waker released it.
+	// (A waiter also wakes from timed re-parks: HotSpot's monitor and
+	// timed lock waits re-check on a timer, and the "waker" of a timer
+	// wakeup is whatever ran on that CPU.)
+	acquired bool
 }
 
 // waitKind is what an off-CPU interval waited for.
@@ -256,6 +261,8 @@ type merger struct {
 	// handoffs are lock hand-offs the JDK recorded (a monitor's previous
 	// owner when a waiter got it), by lock address.
 	handoffs map[uint64][]release
+	// releases are all hand-offs by lock address, sorted (blame.go).
+	releases map[uint64][]release
 }
 
 func (m *merger) readOffCPU(r io.Reader) error {
@@ -609,6 +616,17 @@ func (m *merger) context(c *jfr.Chunk, ev *jfr.Event, name string) {
 	if wait != waitLock {
 		return
 	}
+	// The interval that ends when the event does is the wakeup that
+	// brought the lock.
+	var last *interval
+	th.overlapping(e-int64(2*time.Millisecond), e+int64(2*time.Millisecond), func(iv *interval) {
+		if iv.lockAddr == addr && iv.wait == waitLock && (last == nil || abs(iv.end-e) < abs(last.end-e)) {
+			last = iv
+		}
+	})
+	if last != nil && abs(last.end-e) <= int64(2*time.Millisecond) {
+		last.acquired = true
+	}
 	if prevOwner != 0 && addr != 0 {
 		if m.handoffs == nil {
 			m.handoffs = map[uint64][]release{}
@@ -715,6 +733,13 @@ func nearest(samples []timedStack, s, e, bound int64) (timedStack, bool) {
 		}
 	}
 	return best, bestD >= 0
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 func cmpInt(a, b int64) int {

@@ -22,9 +22,11 @@ type Summary struct {
 	// LockHotSpots are where threads waited for locks in the slow windows:
 	// the Java frame that asked for the lock and the lock's class.
 	LockHotSpots []LockShare `json:"lock_hot_spots"`
-	// BlameChains say, for the locks waited for in the slow windows, what
-	// their holders were doing meanwhile.
+	// BlameChains say, for the locks waited for in the slow windows (in
+	// the whole capture when there are no windows: BlameScope), what their
+	// holders were doing meanwhile.
 	BlameChains []BlameChain `json:"blame_chains"`
+	BlameScope  string       `json:"blame_scope"`
 	// KernelCauses are the kernel functions threads waited in (the
 	// innermost kernel frame of off-CPU time) whose share grew the most in
 	// the slow windows: a journal commit, a futex, a page fault.
@@ -95,7 +97,11 @@ func Summarize(res *Result, opt Options, top int) *Summary {
 	s.TopOffCPUFrames = diffShares(res.Slow, res.Baseline, TypeOffCPU, pprofbuild.KindJava, top)
 	s.KernelCauses = leafShares(res.Slow, res.Baseline, TypeOffCPU, top)
 	s.LockHotSpots = lockSpots(res.Slow, res.Baseline, top)
-	s.BlameChains = blameChains(res.Slow, top)
+	if s.Windows.Count > 0 {
+		s.BlameChains, s.BlameScope = blameChains(res.Slow, top), "slow windows"
+	} else {
+		s.BlameChains, s.BlameScope = blameChains(res.All, top), "whole capture"
+	}
 	return s
 }
 
@@ -385,7 +391,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 	}
 	if len(s.BlameChains) > 0 {
-		b.WriteString("\nWho held the locks waited for in the slow windows:\n")
+		fmt.Fprintf(&b, "\nWho held the locks waited for (%s):\n", s.BlameScope)
 		for _, c := range s.BlameChains {
 			fmt.Fprintf(&b, "  %s\n", c.Sentence)
 		}
