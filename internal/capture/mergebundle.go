@@ -23,6 +23,8 @@ import (
 const (
 	SlowFolded     = "slow.folded"     // wall time in the windows, folded stacks
 	BaselineFolded = "baseline.folded" // wall time outside them
+	BlameProfile   = "blame.pb.gz"     // lock waiting charged to the holders' activity
+	BlameFolded    = "blame.folded"    // the same in the slow windows (whole capture without windows)
 	SummaryText    = "summary.txt"
 	SummaryJSON    = "summary.json"
 )
@@ -88,6 +90,14 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		top = 10
 	}
 	sum := merge.Summarize(res, opt, top)
+	blame, err := merge.BlameProfile(res.All)
+	if err != nil {
+		return nil, err
+	}
+	blameFolded := res.Slow
+	if sum.Windows.Count == 0 {
+		blameFolded = res.All
+	}
 	outputs := []struct {
 		name  string
 		write func(io.Writer) error
@@ -97,6 +107,8 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		{bundle.AllProfile, res.All.Write},
 		{SlowFolded, folded(res.Slow)},
 		{BaselineFolded, folded(res.Baseline)},
+		{BlameProfile, blame.Write},
+		{BlameFolded, foldedType(blameFolded, merge.TypeBlame)},
 		{SummaryText, sum.WriteText},
 		{SummaryJSON, func(w io.Writer) error {
 			e := json.NewEncoder(w)
@@ -116,14 +128,17 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	return sum, nil
 }
 
-func folded(p *profile.Profile) func(io.Writer) error {
+func folded(p *profile.Profile) func(io.Writer) error { return foldedType(p, merge.TypeWall) }
+
+// foldedType writes one sample type of p as folded stacks.
+func foldedType(p *profile.Profile, typ string) func(io.Writer) error {
 	return func(w io.Writer) error {
 		for i, st := range p.SampleType {
-			if st.Type == merge.TypeWall {
+			if st.Type == typ {
 				return jfrconv.WriteFolded(w, p, i)
 			}
 		}
-		return errors.New("no wall sample type")
+		return fmt.Errorf("no %s sample type", typ)
 	}
 }
 

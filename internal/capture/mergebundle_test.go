@@ -115,12 +115,15 @@ func TestMergeBundle(t *testing.T) {
 	if len(sum.LockHotSpots) == 0 || !strings.HasSuffix(sum.LockHotSpots[0].Frame, "UnifiedLog.append") {
 		t.Errorf("lock hot spots %+v", sum.LockHotSpots)
 	}
-	for _, name := range []string{bundle.SlowProfile, bundle.BaselineProfile, bundle.AllProfile, SlowFolded, BaselineFolded, SummaryText, SummaryJSON} {
+	for _, name := range []string{bundle.SlowProfile, bundle.BaselineProfile, bundle.AllProfile, SlowFolded, BaselineFolded, BlameProfile, SummaryText, SummaryJSON} {
 		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Size() == 0 {
 			t.Errorf("output %s: %v", name, err)
 		}
 	}
 	// go tool pprof is the oracle that the profiles are valid.
+	if out, err := exec.Command("go", "tool", "pprof", "-top", filepath.Join(dir, BlameProfile)).CombinedOutput(); err != nil || !bytes.Contains(out, []byte("Type: blame")) {
+		t.Errorf("go tool pprof -top blame.pb.gz: %v\n%.300s", err, out)
+	}
 	for _, name := range []string{bundle.SlowProfile, bundle.BaselineProfile, bundle.AllProfile} {
 		out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=wall", filepath.Join(dir, name)).CombinedOutput()
 		if err != nil {
