@@ -6,5 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+# The committed bpf2go output must match bpf/ (CI regenerates and compares).
+bash scripts/check-generated.sh
 make lint
 go test -count=1 -timeout 60m ./...

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lockscope/lockscope/internal/loopfs"
 	"github.com/lockscope/lockscope/internal/symbolize"
 )
 
@@ -202,43 +203,7 @@ func TestFsyncJournalCommit(t *testing.T) {
 // undoes it all when the test ends.
 func loopExt4(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"mkfs.ext4", "losetup", "mount", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run scripts/setup.sh (installs e2fsprogs, mount)", tool)
-		}
-	}
-	dir := t.TempDir()
-	img, mnt := dir+"/ext4.img", dir+"/mnt"
-	run := func(name string, args ...string) string {
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Truncate(64 << 20)
-	f.Close()
-	run("mkfs.ext4", "-q", "-F", img)
-	dev := run("losetup", "--find", "--show", img)
-	t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-			t.Errorf("losetup -d %s: %v: %s", dev, err, out)
-		}
-	})
-	run("mount", "-t", "ext4", dev, mnt)
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
-	return mnt
+	return loopfs.Mount(t, loopfs.Options{})
 }
 
 // Eager mode walks the kernel and user stacks at switch-out and the waker's
