@@ -113,7 +113,10 @@ func (h *HeatMap) SVG() ([]byte, error) {
 	if _, err := c.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("writing heat map svg: %w", err)
 	}
-	return buf.Bytes(), nil
+	// The colour bar is a 1-pixel-wide image stretched into its box; SVG
+	// keeps an image's aspect ratio unless told not to, which would draw
+	// it as a hairline.
+	return bytes.ReplaceAll(buf.Bytes(), []byte("<image "), []byte(`<image preserveAspectRatio="none" `)), nil
 }
 
 // PNG renders the heat map as a PNG image at 96 dpi.
@@ -252,7 +255,11 @@ func (h *HeatMap) draw(dc draw.Canvas) error {
 	steps := scaleGrid{lo: zlo, hi: zhi, n: len(pal)}
 	bh := plotter.NewHeatMap(steps, pal)
 	bh.Min, bh.Max = zlo, zhi
+	// One image rather than 64 abutting paths, which antialiasing would
+	// seam with white lines.
+	bh.Rasterized = true
 	bar.Add(bh)
+	bar.X.Min, bar.X.Max = 0, 1
 	bar.Y.Min, bar.Y.Max = zlo, zhi
 	bar.Y.Tick.Marker = countTicks{}
 
