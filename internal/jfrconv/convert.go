@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/google/pprof/profile"
@@ -25,14 +24,6 @@ type Stats struct {
 	// the profile holds every complete chunk before it.
 	Err error
 }
-
-// Default sampling intervals of the producers, used when a chunk does not
-// state one (async-profiler writes interval=0 for "default").
-const (
-	asprofCPUInterval  = 10_000_000
-	asprofWallInterval = 50_000_000
-	jdkSamplePeriod    = 20_000_000
-)
 
 func sampleTypes(kind string) []*profile.ValueType {
 	vt := func(a, b, c, d string) []*profile.ValueType {
@@ -429,7 +420,7 @@ func (p *partial) setting(c *jfr.Chunk, ev *jfr.Event) {
 	if name == "period" {
 		if id, ok := ev.Int("id"); ok {
 			if t := c.Metadata.TypeByID(uint64(id)); t != nil {
-				if ns, ok := parseJavaDuration(value); ok {
+				if ns, ok := jfr.ParseSettingDuration(value); ok {
 					p.periods[t.Name] = ns
 				}
 			}
@@ -540,21 +531,4 @@ func (p *partial) synthetic(name string) int32 {
 	p.locs = append(p.locs, locDesc{fn: fn})
 	p.locByKey[ck] = l
 	return l
-}
-
-// parseJavaDuration parses JFR setting values such as "10 ms" or "1 s".
-func parseJavaDuration(s string) (int64, bool) {
-	f := strings.Fields(s)
-	if len(f) != 2 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(f[0], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	unit := map[string]int64{"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9, "d": 86400e9}[f[1]]
-	if unit == 0 {
-		return 0, false
-	}
-	return n * unit, true
 }

@@ -75,33 +75,14 @@ func (m *merger) settings(p *partial) (interval, native int64, wallEngine bool) 
 	for k, v := range p.periods {
 		m.periods[k] = v
 	}
-	wallEngine = p.asprof && m.engine == "wall"
-	switch {
-	case !p.asprof:
-		interval = m.periods["jdk.ExecutionSample"]
-		if interval == 0 {
-			interval = jdkSamplePeriod
-		}
-	case m.opt.Event == "wall" && !wallEngine:
-		interval = m.wall
-		if interval == 0 {
-			interval = asprofWallInterval
-		}
-	case wallEngine:
-		interval = m.interval
-		if interval == 0 {
-			interval = asprofWallInterval
-		}
-	default:
-		interval = m.interval
-		if interval == 0 {
-			interval = asprofCPUInterval
-		}
+	smp := jfr.Sampling{AsyncProfiler: p.asprof, Engine: m.engine, Interval: m.interval, Wall: m.wall, Periods: m.periods}
+	wallEngine = smp.ExecutionIsWall()
+	if m.opt.Event == "wall" || wallEngine {
+		interval = smp.WallInterval()
+	} else {
+		interval = smp.CPUInterval()
 	}
-	native = m.periods["jdk.NativeMethodSample"]
-	if native == 0 {
-		native = jdkSamplePeriod
-	}
+	native = smp.NativeInterval()
 	return interval, native, wallEngine
 }
 

@@ -255,8 +255,8 @@ type merger struct {
 	stats   Stats
 	locs    []*profile.Location // reused stack buffer
 	maxWall int64               // the largest wall interval seen
-	// sampling of the previous chunk, for chunks that repeat no settings
-	sampling *sampling
+	// sampling settings in force, carried from chunk to chunk
+	sampling jfr.Sampling
 	bound    int64 // the context bound in force (Options.ContextBound or its default)
 	// handoffs are lock hand-offs the JDK recorded (a monitor's previous
 	// owner when a waiter got it), by lock address.
@@ -395,8 +395,7 @@ var contextEvents = map[string]bool{
 }
 
 func (m *merger) chunk(c *jfr.Chunk) error {
-	smp := readSampling(c, m.sampling)
-	m.sampling = &smp
+	smp := readSampling(c, &m.sampling)
 	m.maxWall = max(m.maxWall, smp.wall)
 	for c.Next() {
 		ev := c.Event()
