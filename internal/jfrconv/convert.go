@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/pprof/profile"
 	"github.com/lockscope/lockscope/internal/jfr"
+	"github.com/lockscope/lockscope/internal/pprofbuild"
 )
 
 // Stats counts what a conversion read, kept and left out.
@@ -491,20 +492,8 @@ func (p *partial) frameLoc(f *jfr.Frame) int32 {
 	}
 	fn, ok := p.fnByMeth[f.Method]
 	if !ok {
-		name, sys := "[unknown]", "[unknown]"
-		if f.Method != nil {
-			name = f.Method.FullName()
-			sys = name + f.Method.Descriptor
-			// Native symbols (libc, libjvm, kernel) carry their library
-			// as class and no descriptor: show the bare symbol, as
-			// async-profiler does, keeping the library in SystemName.
-			if f.Method.Descriptor == "" && (f.Type == "Native" || f.Type == "C++" || f.Type == "Kernel") {
-				name = f.Method.Name
-			}
-		}
-		if f.Type == "Kernel" {
-			name += "_[k]"
-		}
+		// One naming convention for every lockscope profile.
+		name, sys, _ := pprofbuild.FrameName(f)
 		fn = int32(len(p.funcs))
 		p.funcs = append(p.funcs, fnDesc{name, sys})
 		p.fnByMeth[f.Method] = fn

@@ -121,43 +121,41 @@ func KindOf(fn *profile.Function) Kind {
 	return KindJava
 }
 
-// JavaFrame returns the location of a JFR frame: Java methods as
-// "pkg.Class.method" at their line; native, C++ and kernel frames recorded
-// by async-profiler by their bare symbol (kernel ones suffixed "_[k]").
+// FrameName names a JFR frame by this package's convention: Java methods
+// as "pkg.Class.method" (system name with the descriptor, file the class);
+// native and C++ symbols recorded by async-profiler by their bare symbol
+// (system name "library`symbol", file the library); kernel functions
+// "symbol_[k]" in file "[kernel]". A "Native" frame with a real descriptor
+// is a Java native method (the JDK's java.lang.Thread.sleep) and keeps its
+// class.
+func FrameName(f *jfr.Frame) (name, system, file string) {
+	m := f.Method
+	if m == nil {
+		return "[unknown]", "[unknown]", ""
+	}
+	module := ""
+	if m.Class != nil {
+		module = m.Class.Name
+	}
+	switch {
+	case f.Type == "Kernel":
+		return m.Name + "_[k]", m.Name + "_[k]", "[kernel]"
+	case (f.Type == "Native" || f.Type == "C++") && (m.Descriptor == "" || m.Descriptor == "()L;"):
+		// async-profiler records native symbols with their library as
+		// the class and a dummy descriptor.
+		return m.Name, module + "`" + m.Name, module
+	}
+	name = m.FullName()
+	return name, name + m.Descriptor, module
+}
+
+// JavaFrame returns the location of a JFR frame, named by FrameName.
 func (b *Builder) JavaFrame(f *jfr.Frame) *profile.Location {
 	k := javaKey{m: f.Method, line: f.Line, typ: f.Type}
 	if l := b.javaLoc[k]; l != nil {
 		return l
 	}
-	if m := f.Method; m != nil {
-		switch {
-		case f.Type == "Kernel":
-			l := b.Kernel(m.Name)
-			b.javaLoc[k] = l
-			return l
-		case (f.Type == "Native" || f.Type == "C++") && (m.Descriptor == "" || m.Descriptor == "()L;"):
-			// async-profiler records native symbols with their library as
-			// the class and a dummy descriptor: the bare symbol, as its own
-			// converter shows them, the library as the file. (A "Native"
-			// frame with a real descriptor is a Java native method, such as
-			// the JDK's java.lang.Thread.sleep.)
-			module := ""
-			if m.Class != nil {
-				module = m.Class.Name
-			}
-			l := b.Native(m.Name, module)
-			b.javaLoc[k] = l
-			return l
-		}
-	}
-	name, sys, file := "[unknown]", "[unknown]", ""
-	if m := f.Method; m != nil {
-		name = m.FullName()
-		sys = name + m.Descriptor
-		if m.Class != nil {
-			file = m.Class.Name
-		}
-	}
+	name, sys, file := FrameName(f)
 	l := b.Location(b.Function(name, sys, file), int64(f.Line))
 	b.javaLoc[k] = l
 	return l
