@@ -113,7 +113,8 @@ func runCapture(root string) (string, string, error) {
 }
 
 func TestFileNamesMatchCapture(t *testing.T) {
-	if report.SummaryJSON != capture.SummaryJSON || report.SummaryText != capture.SummaryText || report.SlowFolded != capture.SlowFolded || report.BaselineFolded != capture.BaselineFolded {
+	if report.SummaryJSON != capture.SummaryJSON || report.SummaryText != capture.SummaryText || report.SlowFolded != capture.SlowFolded ||
+		report.BaselineFolded != capture.BaselineFolded || report.BlameProfile != capture.BlameProfile || report.BlameFolded != capture.BlameFolded {
 		t.Error("report's names of merge outputs differ from package capture's")
 	}
 }
@@ -215,6 +216,7 @@ func TestReportOfRealCapture(t *testing.T) {
 		"go tool pprof -http=: -diff_base=" + filepath.Join(dir, bundle.BaselineProfile) + " " + filepath.Join(dir, bundle.SlowProfile),
 		"uninterruptible", "sleeping", // off-CPU states
 		"The merge's summary.txt",
+		`id="blame"`, "data-plane-kafka-request-handler", // blame chains: the append lock's holder
 		"orders-", "producer-", // worst requests carry partition and client id
 		b.Meta.Target.JVM,
 	} {

@@ -26,6 +26,8 @@ const (
 	SummaryText    = "summary.txt"
 	SlowFolded     = "slow.folded"
 	BaselineFolded = "baseline.folded"
+	BlameProfile   = "blame.pb.gz"
+	BlameFolded    = "blame.folded"
 )
 
 // Report is everything report.html shows about one bundle.
@@ -474,8 +476,12 @@ func (r *Report) profiles(b *bundle.Bundle) {
 			Command: "go tool pprof -http=: " + q(filepath.Join(dir, bundle.BaselineProfile))},
 		{Name: bundle.AllProfile, What: "the whole capture; samples carry a window label (slow or baseline)",
 			Command: "go tool pprof -http=: -tagfocus=window=slow " + q(filepath.Join(dir, bundle.AllProfile))},
+		{Name: BlameProfile, What: "lock waiting charged to what the lock's holders were doing meanwhile (blame)",
+			Command: "go tool pprof -http=: -tagfocus=window=slow " + q(filepath.Join(dir, BlameProfile))},
 		{Name: SlowFolded, What: "folded stacks of wall time in the windows, for flamegraph.pl, speedscope or Pyroscope",
 			Command: "flamegraph.pl " + q(filepath.Join(dir, SlowFolded)) + " > slow.svg"},
+		{Name: BlameFolded, What: "folded stacks of the blame in the windows (the whole capture when there are none)",
+			Command: "flamegraph.pl " + q(filepath.Join(dir, BlameFolded)) + " > blame.svg"},
 	}
 	for _, f := range files {
 		st, err := os.Stat(filepath.Join(b.Dir, f.Name))
