@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: help build test demo generate lint
+.PHONY: help build test demo generate lint bench-jfr bench-offcpu bench-sniff bench-capture
 
 help:
 	@echo "build     build bin/lockscope"
@@ -12,6 +12,7 @@ help:
 	@echo "demo      set up, start the demo broker and its load, show produce latency"
 	@echo "generate  regenerate generated code (bpf2go output under bpf/ and internal/offcpu)"
 	@echo "lint      gofmt -l and go vet"
+	@echo "bench-*   benchmarks: bench-jfr, bench-offcpu, bench-sniff, bench-capture (root, quiet machine)"
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lockscope ./cmd/lockscope
@@ -28,3 +29,15 @@ generate:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+bench-jfr:
+	bash scripts/bench-jfr.sh
+
+bench-offcpu:
+	bash scripts/bench-offcpu.sh
+
+bench-sniff:
+	bash scripts/bench-sniff.sh
+
+bench-capture:
+	bash scripts/bench-capture.sh
