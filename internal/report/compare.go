@@ -87,8 +87,8 @@ type Column struct {
 // CauseRow is one cause and its share of the slow windows in each input
 // (nil where the input's summary does not list it).
 type CauseRow struct {
-	// List is "lock", "kernel", "offcpu" or "wall": which ranking of the
-	// summary the cause comes from.
+	// List is "lock", "blame", "kernel", "offcpu" or "wall": which
+	// ranking of the summary the cause comes from.
 	List   string     `json:"list"`
 	Name   string     `json:"name"`
 	Shares []*float64 `json:"shares"`
@@ -352,69 +352,57 @@ func nameColumns(cols []*Column) {
 // share of each.
 func (cmp *Comparison) causes(top int) {
 	type key struct{ list, name string }
-	lists := func(s *merge.Summary) map[string][]key {
-		out := map[string][]key{}
-		for _, l := range s.LockHotSpots {
-			class := l.Class
-			if class == "" {
-				class = "unknown lock"
+	// ranked returns a summary's lists in their order, and every cause's
+	// share of the slow windows.
+	ranked := func(s *merge.Summary) (map[string][]key, map[key]float64) {
+		order, shares := map[string][]key{}, map[key]float64{}
+		add := func(list, name string, share float64) {
+			k := key{list, name}
+			if _, dup := shares[k]; !dup {
+				order[list] = append(order[list], k)
 			}
-			out["lock"] = append(out["lock"], key{"lock", l.Frame + " on " + class})
+			shares[k] += share
+		}
+		for _, l := range s.LockHotSpots {
+			add("lock", l.Frame+" on "+lockClass(l.Class), l.Slow)
+		}
+		for _, c := range s.BlameChains {
+			holder := c.Holder
+			if holder == "" {
+				holder = "no known holder"
+			}
+			add("blame", fmt.Sprintf("%s on %s ← %s: %s", c.Site, lockClass(c.Class), holder, strings.Join(c.Activity, " → ")), c.Share)
 		}
 		for _, f := range s.KernelCauses {
-			out["kernel"] = append(out["kernel"], key{"kernel", strings.TrimSuffix(f.Frame, "_[k]")})
+			add("kernel", strings.TrimSuffix(f.Frame, "_[k]"), f.Slow)
 		}
 		for _, f := range s.TopOffCPUFrames {
-			out["offcpu"] = append(out["offcpu"], key{"offcpu", f.Frame})
+			add("offcpu", f.Frame, f.Slow)
 		}
 		for _, f := range s.TopFrames {
-			out["wall"] = append(out["wall"], key{"wall", f.Frame})
+			add("wall", f.Frame, f.Slow)
 		}
-		return out
+		return order, shares
 	}
-	share := func(s *merge.Summary, k key) *float64 {
-		var v float64
-		found := false
-		switch k.list {
-		case "lock":
-			for _, l := range s.LockHotSpots {
-				class := l.Class
-				if class == "" {
-					class = "unknown lock"
-				}
-				if l.Frame+" on "+class == k.name {
-					v, found = l.Slow, true
-				}
-			}
-		default:
-			var fs []merge.FrameShare
-			switch k.list {
-			case "kernel":
-				fs = s.KernelCauses
-			case "offcpu":
-				fs = s.TopOffCPUFrames
-			case "wall":
-				fs = s.TopFrames
-			}
-			for _, f := range fs {
-				if strings.TrimSuffix(f.Frame, "_[k]") == k.name {
-					v, found = f.Slow, true
-				}
-			}
+	orders := make([]map[string][]key, len(cmp.Columns))
+	shares := make([]map[key]float64, len(cmp.Columns))
+	for i, c := range cmp.Columns {
+		if c.summary != nil {
+			orders[i], shares[i] = ranked(c.summary)
 		}
-		if !found {
+	}
+	share := func(i int, k key) *float64 {
+		v, ok := shares[i][k]
+		if !ok {
 			return nil
 		}
 		return &v
 	}
 	var keys []key
 	seen := map[key]bool{}
-	for _, list := range []string{"lock", "kernel", "offcpu", "wall"} {
-		for _, c := range cmp.Columns {
-			if c.summary == nil {
-				continue
-			}
-			ks := lists(c.summary)[list]
+	for _, list := range causeLists {
+		for i := range cmp.Columns {
+			ks := orders[i][list]
 			for _, k := range ks[:min(top, len(ks))] {
 				if !seen[k] {
 					seen[k] = true
@@ -425,19 +413,26 @@ func (cmp *Comparison) causes(top int) {
 	}
 	for _, k := range keys {
 		row := CauseRow{List: k.list, Name: k.name}
-		for _, c := range cmp.Columns {
-			if c.summary == nil {
-				row.Shares = append(row.Shares, nil)
-				continue
-			}
-			row.Shares = append(row.Shares, share(c.summary, k))
+		for i := range cmp.Columns {
+			row.Shares = append(row.Shares, share(i, k))
 		}
 		cmp.Causes = append(cmp.Causes, row)
 	}
 }
 
+func lockClass(c string) string {
+	if c == "" {
+		return "unknown lock"
+	}
+	return c
+}
+
+// causeLists orders the lists of causes as the report does.
+var causeLists = []string{"lock", "blame", "kernel", "offcpu", "wall"}
+
 var listNames = map[string]string{
 	"lock":   "Lock hot spots (share of lock wait time in the slow windows)",
+	"blame":  "Blame chains (share of the lock site's waiting charged to what the holder did)",
 	"kernel": "Kernel causes (share of off-CPU time in the slow windows)",
 	"offcpu": "Where blocked threads waited (share of off-CPU time in the slow windows)",
 	"wall":   "Top frames (share of wall time in the slow windows)",

@@ -322,6 +322,13 @@ func TestCompareRealRequests(t *testing.T) {
 	if lock == nil || lock.Shares[0] == nil || *lock.Shares[0] <= 0 || lock.Shares[1] != nil {
 		t.Errorf("UnifiedLog.append lock cause: %+v", lock)
 	}
+	blamed := false
+	for _, r := range cmp.Causes {
+		blamed = blamed || r.List == "blame" && strings.HasPrefix(r.Name, "kafka.log.UnifiedLog.append on ") && r.Shares[0] != nil
+	}
+	if !blamed {
+		t.Error("no blame chain of the append lock among the causes")
+	}
 
 	var text, js, page bytes.Buffer
 	if err := cmp.WriteText(&text); err != nil {
