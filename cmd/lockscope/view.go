@@ -32,6 +32,9 @@ file (--base adds a diff base).`,
 			o.Log = cmd.ErrOrStderr()
 			o.Ready = func(url string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "pprof web UI on %s (flame graph: %s/flamegraph); Ctrl-C to stop\n", url, url)
+				if o.Extra["/report"] != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "the capture's report: %s/report\n", url)
+				}
 			}
 			return pprofui.Serve(cmd.Context(), o)
 		},

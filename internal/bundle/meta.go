@@ -43,7 +43,9 @@ type Meta struct {
 	// Clock maps the bundle's CLOCK_MONOTONIC times to wall-clock time:
 	// pairs sampled when the capture started and ended.
 	Clock clock.Mapping `json:"clock"`
-	// Start and End bound the capture in CLOCK_MONOTONIC nanoseconds.
+	// Start and End bound the capture in CLOCK_MONOTONIC nanoseconds: from
+	// when the profiler ran (the collector and the latency source start
+	// before it) to when everything stopped.
 	Start int64 `json:"start_ns"`
 	End   int64 `json:"end_ns"`
 	// Requested is the duration asked for; Ended says why it ended

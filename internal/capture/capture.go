@@ -224,6 +224,9 @@ func (c *run) capture(ctx context.Context) error {
 		offStop()
 		return fmt.Errorf("starting the profiler: %w", err)
 	}
+	// The capture's span starts when the profiler runs: attaching and
+	// starting the JDK's recorder take seconds nobody recorded.
+	c.meta.Start = clock.Now()
 	fmt.Fprintf(c.progress, "profiling pid %d with %s for %v\n", o.PID, sess.Reason(), o.Duration)
 
 	ended := c.wait(ctx)
