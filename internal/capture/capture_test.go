@@ -18,6 +18,7 @@ import (
 	"github.com/lockscope/lockscope/internal/attach"
 	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/demobroker"
+	"github.com/lockscope/lockscope/internal/loopfs"
 	"github.com/lockscope/lockscope/internal/merge"
 	"github.com/lockscope/lockscope/internal/profiler"
 )
@@ -69,7 +70,9 @@ func TestCaptureEndToEnd(t *testing.T) {
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	b, err := demobroker.Start(ctx, demobroker.Config{LogDir: t.TempDir(), Partitions: 3, StallMs: 150, StallEvery: 200})
+	// The logs on a journalling filesystem, as a broker's would be.
+	logs := loopfs.Mount(t, loopfs.Options{SizeMiB: 256})
+	b, err := demobroker.Start(ctx, demobroker.Config{LogDir: logs + "/kafka-logs", Partitions: 3, StallMs: 150, StallEvery: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,4 +220,48 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("no such process: %v", err)
 	}
 	_ = fmt.Sprint
+}
+
+// TestCaptureFsyncInsideLockUnderJournalPressure: the demo broker fsyncs
+// inside its append lock every 5 appends on an ext4 whose journal other
+// writers load. The first blame chain must name the append lock and the
+// holder's fsync.
+func TestCaptureFsyncInsideLockUnderJournalPressure(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	logs := loopfs.Mount(t, loopfs.Options{SizeMiB: 512, DirectIO: true})
+	b, err := demobroker.Start(ctx, demobroker.Config{LogDir: logs + "/kafka-logs", Partitions: 3, FlushMessages: 5,
+		PressureThreads: 3, PressureWriteKB: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	wg := produce(loadCtx, t, b.Addr(), 8, 600)
+	defer func() { stopLoad(); wg.Wait() }()
+	time.Sleep(2 * time.Second)
+
+	popts := profiler.DefaultOptions()
+	popts.Profiler = profiler.JFR
+	dir := filepath.Join(t.TempDir(), "bundle")
+	rep, err := Run(ctx, Options{PID: b.Pid(), Duration: 8 * time.Second, SLO: 20 * time.Millisecond, Kind: "service",
+		Latency: "kafka:" + port(b.Addr()), Interface: "lo", Profiler: popts, MinBlock: time.Millisecond,
+		RequireOffCPU: true, Out: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	rep.Summary.WriteText(&text)
+	t.Logf("summary:\n%s", text.String())
+	if len(rep.Summary.BlameChains) == 0 {
+		t.Fatal("no blame chains")
+	}
+	c := rep.Summary.BlameChains[0]
+	flush := slices.ContainsFunc(c.Activity, func(f string) bool {
+		return f == "kafka.log.LogSegment.flush" || f == "sun.nio.ch.FileChannelImpl.force"
+	})
+	if c.Site != "kafka.log.UnifiedLog.append" || !flush {
+		t.Errorf("first blame chain %q: want the append lock's waiting charged to the holder's fsync", c.Sentence)
+	}
 }

@@ -29,15 +29,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runHelper captures "PID PORT DIR" for 6 s with a 2 s grace.
+// runHelper captures as spec says: "PID LATENCY DIR SECONDS REQUIRE-OFFCPU",
+// with the JDK Flight Recorder and a 2 s grace.
 func runHelper(spec string) int {
 	f := strings.Fields(spec)
 	pid, _ := strconv.Atoi(f[0])
+	secs, _ := strconv.Atoi(f[3])
 	popts := profiler.DefaultOptions()
 	popts.Profiler = profiler.JFR
 	popts.Grace = 2 * time.Second
-	_, err := Run(context.Background(), Options{PID: pid, Duration: 6 * time.Second, SLO: 65 * time.Millisecond, Kind: "service",
-		Latency: "kafka:" + f[1], Interface: "lo", Profiler: popts, RequireOffCPU: true, Out: f[2], Progress: os.Stdout})
+	_, err := Run(context.Background(), Options{PID: pid, Duration: time.Duration(secs) * time.Second, SLO: 65 * time.Millisecond,
+		Kind: "service", Latency: f[1], Interface: "lo", Profiler: popts, RequireOffCPU: f[4] == "true", Out: f[2], Progress: os.Stdout})
 	if err != nil {
 		fmt.Println("helper:", err)
 		return 1
@@ -84,7 +86,7 @@ func TestCaptureKilled(t *testing.T) {
 	defer b.Close()
 	dir := filepath.Join(t.TempDir(), "bundle")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %s %s", helperEnv, b.Pid(), port(b.Addr()), dir))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d kafka:%s %s 6 true", helperEnv, b.Pid(), port(b.Addr()), dir))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

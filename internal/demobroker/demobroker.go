@@ -53,8 +53,10 @@ type Config struct {
 	// StallMs every StallEvery appends, a slow window with a known cause.
 	StallMs, StallEvery int
 	// PressureThreads write and fsync files beside the logs, loading the
-	// filesystem journal (the demo's noisy neighbour).
+	// filesystem journal (the demo's noisy neighbour), PressureWriteKB at
+	// a time (default 256).
 	PressureThreads int
+	PressureWriteKB int
 	// JVMArgs go before the main class (e.g. -XX:+PreserveFramePointer).
 	JVMArgs []string
 	// Stderr receives the broker's standard error; nil keeps the last 64 KiB
@@ -72,7 +74,7 @@ func (c *Config) Validate() error {
 	}
 	for name, v := range map[string]int{"partitions": c.Partitions, "io threads": c.IOThreads,
 		"network threads": c.NetworkThreads, "flush messages": c.FlushMessages, "stall ms": c.StallMs,
-		"stall every": c.StallEvery, "pressure threads": c.PressureThreads} {
+		"stall every": c.StallEvery, "pressure threads": c.PressureThreads, "pressure write KB": c.PressureWriteKB} {
 		if v < 0 {
 			return fmt.Errorf("demo broker: %s must not be negative, got %d", name, v)
 		}
@@ -102,6 +104,7 @@ func (c *Config) Args() []string {
 	add("stall-ms", int64(c.StallMs))
 	add("stall-every", int64(c.StallEvery))
 	add("pressure-threads", int64(c.PressureThreads))
+	add("pressure-write-kb", int64(c.PressureWriteKB))
 	return args
 }
 
