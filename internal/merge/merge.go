@@ -462,23 +462,33 @@ func jfrState(s string) string {
 	return strings.ToLower(strings.TrimPrefix(s, "STATE_"))
 }
 
-func (m *merger) wall(c *jfr.Chunk, b jfr.Base, state string, n, span, weight int64) {
-	tid, name, ok := threadOf(b)
+// sample places a sampled event: its thread, CLOCK_MONOTONIC time and Java
+// stack, remembered for the nearest-sample fallback of the thread's
+// off-CPU intervals. ok is false (and counted) without a thread or a clock.
+func (m *merger) sample(c *jfr.Chunk, b jfr.Base) (th *thread, tid uint32, name string, t int64, java []*profile.Location, ok bool) {
+	tid, name, ok = threadOf(b)
 	if !ok {
 		m.stats.NoThread++
-		return
+		return nil, 0, "", 0, nil, false
 	}
-	start, ok := m.mono(c, b.StartTicks)
-	if !ok {
+	if t, ok = m.mono(c, b.StartTicks); !ok {
 		m.stats.NoClock++
+		return nil, 0, "", 0, nil, false
+	}
+	th = m.thread(tid, name)
+	java = m.b.JavaStack(nil, b.Stack)
+	if len(th.ivs) > 0 {
+		th.samples = append(th.samples, timedStack{t: t, locs: java})
+	}
+	return th, tid, name, t, java, true
+}
+
+func (m *merger) wall(c *jfr.Chunk, b jfr.Base, state string, n, span, weight int64) {
+	th, tid, name, start, java, ok := m.sample(c, b)
+	if !ok {
 		return
 	}
 	m.stats.WallSamples += n
-	th := m.thread(tid, name)
-	java := m.b.JavaStack(nil, b.Stack)
-	if len(th.ivs) > 0 {
-		th.samples = append(th.samples, timedStack{t: start, locs: java})
-	}
 	// A batched sample: n samples evenly spaced over [start, start+span].
 	for i := int64(0); i < n; i++ {
 		t := start
@@ -513,22 +523,11 @@ func (m *merger) wall(c *jfr.Chunk, b jfr.Base, state string, n, span, weight in
 }
 
 func (m *merger) cpu(c *jfr.Chunk, b jfr.Base, weight int64) {
-	tid, name, ok := threadOf(b)
+	th, tid, name, t, java, ok := m.sample(c, b)
 	if !ok {
-		m.stats.NoThread++
-		return
-	}
-	t, ok := m.mono(c, b.StartTicks)
-	if !ok {
-		m.stats.NoClock++
 		return
 	}
 	m.stats.CPUSamples++
-	th := m.thread(tid, name)
-	java := m.b.JavaStack(nil, b.Stack)
-	if len(th.ivs) > 0 {
-		th.samples = append(th.samples, timedStack{t: t, locs: java})
-	}
 	w := Baseline
 	if m.slow(t) {
 		w = Slow
