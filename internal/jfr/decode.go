@@ -62,10 +62,15 @@ func uvarint(b []byte, p int) (uint64, int) {
 	return uvarintSlow(b, p)
 }
 
-// gather7 packs the low 7 bits of each byte of x.
+// gather7 packs the low 7 bits of each byte of x, pairing groups in three
+// steps (bytes into 14-bit, then 28-bit, then 56-bit groups): 12
+// operations instead of 23 for one shift and mask per byte. Callers keep
+// the gather off their critical path (the next position depends only on
+// where the varint ends), so fewer operations is what counts.
 func gather7(x uint64) uint64 {
-	return x&0x7f | (x>>1)&(0x7f<<7) | (x>>2)&(0x7f<<14) | (x>>3)&(0x7f<<21) |
-		(x>>4)&(0x7f<<28) | (x>>5)&(0x7f<<35) | (x>>6)&(0x7f<<42) | (x>>7)&(0x7f<<49)
+	x = x&0x007f007f007f007f | (x&0x7f007f007f007f00)>>1
+	x = x&0x00003fff00003fff | (x&0x3fff00003fff0000)>>2
+	return x&0x000000000fffffff | (x&0x0fffffff00000000)>>4
 }
 
 func uvarintSlow(b []byte, p int) (uint64, int) {

@@ -1,6 +1,10 @@
 package jfr
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
 
 // Event is the current event of a Chunk. Its field values are decoded on
 // first access, by the chunk's own metadata. An Event is reused by
@@ -49,6 +53,10 @@ func (e *Event) decodeTo(n int) {
 		e.pos = e.payload
 	}
 	vals := e.vals
+	if e.ndec == 0 && n <= t.varints && e.payload+9*n <= len(e.c.buf) {
+		e.decodeVarints(n)
+		return
+	}
 	// Read from the whole chunk so that word loads work up to the event's
 	// end; overrunning the event is caught below.
 	b, p := e.c.buf, e.pos
@@ -108,6 +116,36 @@ func (e *Event) decodeTo(n int) {
 		e.ndec = len(vals)
 		e.bad = true
 		e.c.fail(e.off, fmt.Errorf("decoding %s event: %w", t.Name, err))
+	}
+}
+
+// decodeVarints decodes the first n fields, all varints, with at least
+// 9*n bytes of the chunk left: each value is one 8-byte load, the position
+// of its last byte (the first clear high bit) and a branch-free gather of
+// the 7-bit groups. Unlike a byte loop it has no branch whose outcome
+// depends on a value's length, which for async-profiler's 16-bit stack
+// ids and OS thread ids varies from event to event.
+func (e *Event) decodeVarints(n int) {
+	b, p := e.c.buf, e.payload
+	vals := e.vals[:n]
+	for i := range vals {
+		x := binary.LittleEndian.Uint64(b[p:])
+		m := ^x & 0x8080808080808080
+		if m == 0 {
+			vals[i] = gather7(x) | uint64(b[p+8])<<56
+			p += 9
+			continue
+		}
+		z := uint(bits.TrailingZeros64(m)) // 8*len - 1
+		vals[i] = gather7(x & (^uint64(0) >> (63 - z)))
+		p += int(z+1) >> 3
+	}
+	e.pos, e.ndec = p, n
+	if p > e.end {
+		clear(e.vals)
+		e.ndec = len(e.vals)
+		e.bad = true
+		e.c.fail(e.off, fmt.Errorf("decoding %s event: %w", e.Type.Name, errShort))
 	}
 }
 

@@ -21,7 +21,10 @@ type Type struct {
 	kind   kind
 	common commonFields
 	ops    []op // per field, for the chunk's integer encoding
-	byName map[string]int
+	// varints is how many leading fields are plain varints (compressed
+	// integers and pool keys): decodeTo reads those in a tight loop.
+	varints int
+	byName  map[string]int
 }
 
 // Field is one field of a Type, in the order its values are encoded.
@@ -112,6 +115,10 @@ func compileOps(t *Type, compressed bool) []op {
 			// when read through signed.
 			ops[i] = opVarint
 		}
+	}
+	t.varints = 0
+	for t.varints < len(ops) && ops[t.varints] == opVarint {
+		t.varints++
 	}
 	return ops
 }
