@@ -37,7 +37,12 @@ type Chunk struct {
 	threads                                      []*Thread
 	methods                                      []*Method
 	classes                                      []*Class
-	scratch                                      []uint64
+	// The same stacks and threads by pool key, for pools whose keys are
+	// dense (see pool.index): async-profiler's 16-bit stack ids and OS
+	// thread ids.
+	stackByKey  []*Stack
+	threadByKey []*Thread
+	scratch     []uint64
 }
 
 func (c *Chunk) reset(index int, off int64, h Header, buf []byte) error {
@@ -84,6 +89,12 @@ func (c *Chunk) reset(index int, off int64, h Header, buf []byte) error {
 	c.threads = make([]*Thread, c.threadPool.len())
 	c.methods = make([]*Method, c.methodPool.len())
 	c.classes = make([]*Class, c.classPool.len())
+	if p := c.stackPool; p != nil && p.dense != nil {
+		c.stackByKey = make([]*Stack, len(p.dense))
+	}
+	if p := c.threadPool; p != nil && p.dense != nil {
+		c.threadByKey = make([]*Thread, len(p.dense))
+	}
 	return nil
 }
 

@@ -152,14 +152,24 @@ func (e *Event) decodeVarints(n int) {
 // raw returns the raw bits of field i, or 0 when the event is corrupt
 // (decodeTo then zeroes every value).
 func (e *Event) raw(i int) uint64 {
+	// Small enough to inline: the accessors of a decoded field cost a
+	// compare and a load.
+	if i < e.ndec && i >= 0 {
+		return e.vals[i]
+	}
+	return e.rawSlow(i)
+}
+
+// rawSlow is kept out of line so that raw stays within the inlining budget.
+//
+//go:noinline
+func (e *Event) rawSlow(i int) uint64 {
 	if i < 0 {
 		return 0
 	}
-	if i >= e.ndec {
-		// Callers nearly always want several of the leading common
-		// fields: decode them in one go.
-		e.decodeTo(max(i+1, e.Type.common.prefix))
-	}
+	// Callers nearly always want several of the leading common fields:
+	// decode them in one go.
+	e.decodeTo(max(i+1, e.Type.common.prefix))
 	return e.vals[i]
 }
 

@@ -246,6 +246,15 @@ func (c *Chunk) strField(t *Type, vals []uint64, name string) string {
 
 // Thread resolves a java.lang.Thread pool key; nil when absent.
 func (c *Chunk) Thread(key uint64) *Thread {
+	// Resolved threads are kept by key too when the pool's keys are
+	// dense: one load for the per-event lookup, and small enough to inline.
+	if key < uint64(len(c.threadByKey)) && c.threadByKey[key] != nil {
+		return c.threadByKey[key]
+	}
+	return c.thread(key)
+}
+
+func (c *Chunk) thread(key uint64) *Thread {
 	s := c.threadPool.slot(key)
 	if s < 0 {
 		return nil
@@ -268,6 +277,9 @@ func (c *Chunk) Thread(key uint64) *Thread {
 		Virtual:      c.intField(t, vals, "virtual") != 0,
 	}
 	c.threads[s] = th
+	if key < uint64(len(c.threadByKey)) {
+		c.threadByKey[key] = th
+	}
 	return th
 }
 
@@ -330,6 +342,13 @@ func (c *Chunk) Method(key uint64) *Method {
 // recorded without a stack carry key 0). The first call decodes the frames;
 // later calls return the same *Stack.
 func (c *Chunk) Stack(key uint64) *Stack {
+	if key < uint64(len(c.stackByKey)) && c.stackByKey[key] != nil {
+		return c.stackByKey[key]
+	}
+	return c.stack(key)
+}
+
+func (c *Chunk) stack(key uint64) *Stack {
 	s := c.stackPool.slot(key)
 	if s < 0 {
 		return nil
@@ -340,6 +359,9 @@ func (c *Chunk) Stack(key uint64) *Stack {
 	st := c.decodeStack(key, int(c.stackPool.offs[s]))
 	if st != nil {
 		c.stacks[s] = st
+		if key < uint64(len(c.stackByKey)) {
+			c.stackByKey[key] = st
+		}
 	}
 	return st
 }
