@@ -120,14 +120,27 @@ func (e *Event) decodeTo(n int) {
 }
 
 // decodeVarints decodes the first n fields, all varints, with at least
-// 9*n bytes of the chunk left: each value is one 8-byte load, the position
-// of its last byte (the first clear high bit) and a branch-free gather of
-// the 7-bit groups. Unlike a byte loop it has no branch whose outcome
-// depends on a value's length, which for async-profiler's 16-bit stack
-// ids and OS thread ids varies from event to event.
+// 9*n bytes of the chunk left (see varintsAt).
 func (e *Event) decodeVarints(n int) {
-	b, p := e.c.buf, e.payload
-	vals := e.vals[:n]
+	p := varintsAt(e.c.buf, e.payload, e.vals[:n])
+	e.pos, e.ndec = p, n
+	if p > e.end {
+		clear(e.vals)
+		e.ndec = len(e.vals)
+		e.bad = true
+		e.c.fail(e.off, fmt.Errorf("decoding %s event: %w", e.Type.Name, errShort))
+	}
+}
+
+// varintsAt decodes len(vals) varints at b[p:], which must hold at least
+// 9*len(vals) bytes, and returns the position after them. Each value is
+// one 8-byte load, the position of its last byte (the first clear high
+// bit) and a branch-free gather of the 7-bit groups: unlike a byte loop,
+// no branch depends on a value's length, which for async-profiler's 16-bit
+// stack ids and OS thread ids varies from event to event. (Finding several
+// ends from the stop bits of one 16-byte window, to shorten the chain of
+// dependent positions, measured slower: 459 against 398 ms/op.)
+func varintsAt(b []byte, p int, vals []uint64) int {
 	for i := range vals {
 		x := binary.LittleEndian.Uint64(b[p:])
 		m := ^x & 0x8080808080808080
@@ -140,13 +153,7 @@ func (e *Event) decodeVarints(n int) {
 		vals[i] = gather7(x & (^uint64(0) >> (63 - z)))
 		p += int(z+1) >> 3
 	}
-	e.pos, e.ndec = p, n
-	if p > e.end {
-		clear(e.vals)
-		e.ndec = len(e.vals)
-		e.bad = true
-		e.c.fail(e.off, fmt.Errorf("decoding %s event: %w", e.Type.Name, errShort))
-	}
+	return p
 }
 
 // raw returns the raw bits of field i, or 0 when the event is corrupt
