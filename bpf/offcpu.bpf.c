@@ -21,6 +21,18 @@
 // tp_btf. A raw_tp program cannot walk the stack of a task other than
 // current, so that flavour always captures the kernel stack at switch-out.
 //
+// Timestamps (tp_btf): the scheduler has already read its clock for this
+// switch (rq->clock, updated at the top of __schedule()), so the programs
+// read that instead of calling bpf_ktime_get_ns(), which costs more than
+// the rest of a program on a VM's kvm-clock. Start, the min_block test and
+// the wait in the run queue (rq->clock minus the incoming task's
+// sched_info.last_queued, its enqueue time) are differences in that clock;
+// only an interval that is emitted reads CLOCK_MONOTONIC, once, and is
+// placed by those differences back from it. sched_waking then reads no
+// clock at all. Kernels without the fields (no CONFIG_FAIR_GROUP_SCHED or
+// CONFIG_SCHED_INFO) and the raw_tp flavour read CLOCK_MONOTONIC at every
+// switch and wakeup instead; CO-RE decides at load time.
+//
 // Everything that tunes the program (targets, thresholds, mode) is a
 // read-only global set at load time; the verifier then prunes the branches
 // that a configuration does not use.
@@ -36,11 +48,29 @@
 char LICENSE[] SEC("license") = "GPL";
 
 // Minimal kernel types, relocated against the running kernel's BTF (CO-RE).
+struct rq {
+	unsigned long long clock;
+} __attribute__((preserve_access_index));
+
+struct cfs_rq {
+	struct rq *rq; // CONFIG_FAIR_GROUP_SCHED
+} __attribute__((preserve_access_index));
+
+struct sched_entity {
+	struct cfs_rq *cfs_rq; // CONFIG_FAIR_GROUP_SCHED
+} __attribute__((preserve_access_index));
+
+struct sched_info {
+	unsigned long long last_queued; // CONFIG_SCHED_INFO
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	unsigned int __state;
 	unsigned int flags;
 	int pid;
 	int tgid;
+	struct sched_entity se;
+	struct sched_info sched_info;
 } __attribute__((preserve_access_index));
 
 // Before 5.14 the task state field was called state.
@@ -65,12 +95,13 @@ const volatile __u64 wakeup_bytes = 65536;
 
 // Per-thread state between switch-out and switch-in.
 struct tstate {
-	__u64 start_ns;
-	__u64 wake_ns;
+	__u64 start_ns; // in the clock of the flavour: rq->clock or monotonic
+	__u64 wake_ns;  // monotonic; only where the flavour reads it at wakeup
 	__u32 waker_tid;
 	__u8 state;
 	__u8 flags; // EV_* of the stacks captured for this interval
-	__u16 pad;
+	__u8 woken; // a sched_waking was seen during the interval
+	__u8 pad;
 };
 
 // Stacks captured before switch-in: at switch-out (eager, raw_tp) and at
@@ -208,6 +239,29 @@ static __always_inline __u64 wakeup_flag(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+// rq_clock_usable is a load-time constant: whether the kernel has the fields
+// that the rq->clock timestamps read (see the top of this file).
+static __always_inline bool rq_clock_usable(void)
+{
+	return bpf_core_field_exists(((struct task_struct *)0)->se.cfs_rq) &&
+	       bpf_core_field_exists(((struct cfs_rq *)0)->rq) &&
+	       bpf_core_field_exists(((struct rq *)0)->clock) &&
+	       bpf_core_field_exists(((struct task_struct *)0)->sched_info.last_queued);
+}
+
+// rq_clock is the clock of the run queue of task (on this CPU, the one
+// switching), as of this __schedule(); 0 if it cannot be read.
+static __always_inline __u64 rq_clock(struct task_struct *task)
+{
+	struct cfs_rq *cfs = task->se.cfs_rq;
+	if (!cfs)
+		return 0;
+	struct rq *rq = cfs->rq;
+	if (!rq)
+		return 0;
+	return rq->clock;
+}
+
 static __always_inline __u8 task_state(struct task_struct *prev, bool preempt, bool btf)
 {
 	// A preempted task stays runnable whatever __state says: it waits in
@@ -235,6 +289,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	ts->wake_ns = 0;
 	ts->waker_tid = 0;
 	ts->flags = 0;
+	ts->woken = 0;
 	ts->state = task_state(prev, preempt, btf);
 
 	// raw_tp cannot walk the incoming task's stack at switch-in, so it
@@ -261,12 +316,17 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	}
 }
 
+// Monotonic times of an interval.
+struct times {
+	__u64 start, end, wake;
+};
+
 static __always_inline void fill(struct event *ev, struct tstate *ts, __u32 tid, __u32 tgid,
-				 __u64 start, __u64 now)
+				 struct times *t)
 {
-	ev->start_ns = start;
-	ev->end_ns = now;
-	ev->wake_ns = ts->wake_ns;
+	ev->start_ns = t->start;
+	ev->end_ns = t->end;
+	ev->wake_ns = t->wake;
 	ev->tid = tid;
 	ev->tgid = tgid;
 	ev->waker_tid = ts->waker_tid;
@@ -284,7 +344,8 @@ static __always_inline __s32 frames(__s32 len, __u32 counter)
 	return len / 8;
 }
 
-static __always_inline void switch_in(struct task_struct *next, __u32 tid, __u32 tgid, bool btf, __u64 now)
+static __always_inline void switch_in(struct task_struct *next, __u32 tid, __u32 tgid, bool btf,
+				      bool rqclk, __u64 now)
 {
 	struct tstate *ts = get_tstate(next, tid, btf, false);
 	if (!ts || !ts->start_ns)
@@ -293,6 +354,21 @@ static __always_inline void switch_in(struct task_struct *next, __u32 tid, __u32
 	ts->start_ns = 0;
 	if (now - start < min_block_ns)
 		return;
+
+	struct times t = {.start = start, .end = now, .wake = ts->wake_ns};
+	if (rqclk) {
+		// The only clock read of the rq->clock flavour, for intervals
+		// that are emitted: place them back from it.
+		__u64 mono = bpf_ktime_get_ns();
+		t.start = mono - (now - start);
+		t.end = mono;
+		t.wake = 0;
+		// Woken, then queued at last_queued: waited for a CPU since.
+		// A preempted task (state 0) has no wakeup.
+		__u64 q = next->sched_info.last_queued;
+		if (ts->woken && ts->state && q >= start && q <= now)
+			t.wake = mono - (now - q);
+	}
 
 	struct tstacks *st = 0;
 	if (ts->flags & EV_KSTACK_OUT) {
@@ -310,7 +386,7 @@ static __always_inline void switch_in(struct task_struct *next, __u32 tid, __u32
 		struct event *ev = bpf_map_lookup_elem(&scratch, &zero);
 		if (!ev)
 			return;
-		fill(ev, ts, tid, tgid, start, now);
+		fill(ev, ts, tid, tgid, &t);
 		long n = -1;
 		if (st) {
 			n = st->klen;
@@ -342,7 +418,7 @@ static __always_inline void switch_in(struct task_struct *next, __u32 tid, __u32
 		count(COUNTER_DROPS);
 		return;
 	}
-	fill(&ee->ev, ts, tid, tgid, start, now);
+	fill(&ee->ev, ts, tid, tgid, &t);
 	ee->ev.kstack_len = frames(st->klen, COUNTER_KSTACK_FAIL);
 	ee->ev.ustack_len = 0;
 	ee->ev.wstack_len = 0;
@@ -362,7 +438,7 @@ static __always_inline void switch_in(struct task_struct *next, __u32 tid, __u32
 	bpf_ringbuf_submit(ee, wakeup_flag());
 }
 
-static __always_inline void waking(void *ctx, struct task_struct *p, __u32 tid, bool btf)
+static __always_inline void waking(void *ctx, struct task_struct *p, __u32 tid, bool btf, bool rqclk)
 {
 	struct tstate *ts = get_tstate(p, tid, btf, false);
 	if (!ts || !ts->start_ns)
@@ -370,9 +446,12 @@ static __always_inline void waking(void *ctx, struct task_struct *p, __u32 tid, 
 	// The waker is current; from an interrupt that is whoever it hit
 	// (often the idle task, tid 0).
 	ts->waker_tid = (__u32)bpf_get_current_pid_tgid();
+	ts->woken = 1;
 	// Splits the interval into blocked (start to wakeup) and waiting
-	// for a CPU (wakeup to switch-in).
-	ts->wake_ns = bpf_ktime_get_ns();
+	// for a CPU (wakeup to switch-in). The rq->clock flavour takes the
+	// time from the enqueue at switch-in instead.
+	if (!rqclk)
+		ts->wake_ns = bpf_ktime_get_ns();
 	if (!eager || !(ts->flags & EV_USTACK))
 		return;
 	struct tstacks *st = get_tstacks(p, tid, btf, false);
@@ -393,11 +472,16 @@ int BPF_PROG(offcpu_switch_btf, bool preempt, struct task_struct *prev, struct t
 	bool in = is_target(next_tgid) && !(next->flags & PF_KTHREAD);
 	if (!out && !in)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
+	bool rqclk = rq_clock_usable();
+	__u64 now = rqclk ? rq_clock(out ? prev : next) : bpf_ktime_get_ns();
+	if (!now) {
+		count(COUNTER_STATE_FAIL);
+		return 0;
+	}
 	if (out)
 		switch_out(ctx, prev, prev->pid, preempt, true, now);
 	if (in)
-		switch_in(next, next->pid, next_tgid, true, now);
+		switch_in(next, next->pid, next_tgid, true, rqclk, now);
 	return 0;
 }
 
@@ -406,7 +490,7 @@ int BPF_PROG(offcpu_waking_btf, struct task_struct *p)
 {
 	if (!is_target(p->tgid))
 		return 0;
-	waking(ctx, p, p->pid, true);
+	waking(ctx, p, p->pid, true, rq_clock_usable());
 	return 0;
 }
 
@@ -426,7 +510,7 @@ int offcpu_switch_raw(struct bpf_raw_tracepoint_args *ctx)
 	if (out)
 		switch_out(ctx, prev, BPF_CORE_READ(prev, pid), preempt, false, now);
 	if (in)
-		switch_in(next, BPF_CORE_READ(next, pid), next_tgid, false, now);
+		switch_in(next, BPF_CORE_READ(next, pid), next_tgid, false, false, now);
 	return 0;
 }
 
@@ -436,6 +520,6 @@ int offcpu_waking_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *p = (void *)ctx->args[0];
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
-	waking(ctx, p, BPF_CORE_READ(p, pid), false);
+	waking(ctx, p, BPF_CORE_READ(p, pid), false, false);
 	return 0;
 }

@@ -22,7 +22,9 @@
 # the programs' own run time per switch, which other load does not distort.
 #
 # Usage: sudo scripts/bench-offcpu.sh [ROUNDS (7)] [LOOPS per run (100000)]
-# Env: BENCH_CPU (0) runs the workload, BENCH_TRACER_CPU (1) the tracers.
+# Env: BENCH_CPU (0) runs the workload, BENCH_TRACER_CPU (1) the tracers;
+# BENCH_STATS_RUNS (1) bpf_stats runs of each of other and lazy. ROUNDS 0
+# gives only the bpf_stats runs: a quick check of a change to the programs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,7 @@ fi
 
 stats=0
 tmp=$(mktemp -d)
+touch "$tmp/results" "$tmp/summaries"
 pids=()
 cur=() # the running benchmark and tracer
 cleanup() {
@@ -188,8 +191,10 @@ done
 # One more run each of other and lazy with kernel.bpf_stats_enabled, for
 # the programs' own run time (not part of the medians above).
 stats=1
-for cfg in other lazy; do
-	run "$cfg" stats
+for _ in $(seq "${BENCH_STATS_RUNS:-1}"); do
+	for cfg in other lazy; do
+		run "$cfg" stats
+	done
 done
 stats=0
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }

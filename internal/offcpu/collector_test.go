@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/lockscope/lockscope/internal/loopfs"
 	"github.com/lockscope/lockscope/internal/symbolize"
@@ -26,7 +27,12 @@ func TestSleepIntervals(t *testing.T) {
 	for _, p := range []Program{TPBTF, RawTP} {
 		t.Run(string(p), func(t *testing.T) {
 			h := startHelper(t, "sleep")
-			ivs, cnt := collect(t, Config{PIDs: []int{h.cmd.Process.Pid}, Program: p}, func() { h.run(t) })
+			var t0, t1 uint64
+			ivs, cnt := collect(t, Config{PIDs: []int{h.cmd.Process.Pid}, Program: p}, func() {
+				t0 = monotonic(t)
+				h.run(t)
+				t1 = monotonic(t)
+			})
 			var sleeps []Interval
 			for _, iv := range ivs {
 				if int(iv.TID) != h.tid {
@@ -60,6 +66,16 @@ func TestSleepIntervals(t *testing.T) {
 				}
 				if int(iv.TGID) != h.cmd.Process.Pid {
 					t.Errorf("interval %d: tgid %d, want %d", i, iv.TGID, h.cmd.Process.Pid)
+				}
+				// The tp_btf programs time intervals in the run
+				// queue's clock and place them on CLOCK_MONOTONIC only
+				// when they emit one: the placement must hold.
+				if iv.Start < t0 || iv.End > t1 || (iv.Wakeup != 0 && (iv.Wakeup < iv.Start || iv.Wakeup > iv.End)) {
+					t.Errorf("interval %d: start %d wakeup %d end %d, not within the sleeps [%d, %d] (CLOCK_MONOTONIC)",
+						i, iv.Start, iv.Wakeup, iv.End, t0, t1)
+				}
+				if i > 0 && iv.Start < sleeps[i-1].End {
+					t.Errorf("interval %d starts at %d, before interval %d ends at %d", i, iv.Start, i-1, sleeps[i-1].End)
 				}
 				if iv.Thread == "" {
 					t.Errorf("interval %d: no thread name", i)
@@ -306,4 +322,14 @@ func TestValidate(t *testing.T) {
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
+}
+
+// monotonic is CLOCK_MONOTONIC in nanoseconds, the clock of Interval.
+func monotonic(t *testing.T) uint64 {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatalf("reading CLOCK_MONOTONIC: %v", err)
+	}
+	return uint64(ts.Nano())
 }

@@ -76,7 +76,8 @@ type offcpuTstate struct {
 	WakerTid uint32
 	State    uint8
 	Flags    uint8
-	Pad      uint16
+	Woken    uint8
+	Pad      uint8
 }
 
 // Names of all BPF objects in the ELF.
