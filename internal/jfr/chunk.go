@@ -42,6 +42,11 @@ type Chunk struct {
 	// thread ids.
 	stackByKey  []*Stack
 	threadByKey []*Thread
+
+	// mapped is the chunk's mapping (nil when it was read); Next reports
+	// its progress when it passes nextRelease.
+	mapped      *mapping
+	nextRelease int
 	scratch     []uint64
 }
 
@@ -210,12 +215,25 @@ func (c *Chunk) Next() bool {
 			continue
 		}
 		c.d.pos = p
+		if start >= c.nextRelease {
+			c.progress(start)
+		}
 		ev := &c.ev
 		ev.Type, ev.c, ev.off, ev.payload, ev.end, ev.ndec, ev.bad = t, c, start, payload, end, 0, false
 		return true
 	}
 	c.d.pos = p
 	return false
+}
+
+// progress tells the mapping, if any, that events before at were read.
+func (c *Chunk) progress(at int) {
+	if c.mapped == nil {
+		c.nextRelease = len(c.buf) + 1
+		return
+	}
+	c.mapped.readTo(at)
+	c.nextRelease = at + 1<<20
 }
 
 func (c *Chunk) fail(at int, err error) {

@@ -6,7 +6,10 @@
 //
 // A recording is a sequence of self-contained chunks. Reader hands them out
 // one at a time (NextChunk), holding only the current chunk in memory, so
-// memory is bounded by the largest chunk whatever the recording's length. A
+// memory is bounded by the largest chunk whatever the recording's length.
+// A regular file's chunk is mapped rather than read, and only a window
+// around the decoder stays resident (pages are touched up to 32 MB ahead
+// and dropped 4 MB behind; the page cache keeps them for pool lookups). A
 // Chunk decodes its events by its own metadata: fields are found by name, so
 // new or reordered fields in a newer JDK do not break decoding, and records
 // of undeclared types are skipped by their size (and counted).

@@ -7,54 +7,95 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
-// mapChunk maps [off, off+size) of f read-only. Mapping instead of reading
-// saves copying and zeroing a buffer of the chunk's size (the largest cost
-// of reading a big chunk), and the page cache, not the Go heap, holds it.
-// The returned unmap must be called before the next chunk is mapped.
+// Residency of a mapped chunk, in bytes: how far ahead of the decoder its
+// pages are touched, and how much it reads past before dropping pages.
+const (
+	touchAhead   = 32 << 20
+	releaseEvery = 4 << 20
+)
+
+// mapping is a chunk mapped read-only. Mapping instead of reading saves
+// copying and zeroing a buffer of the chunk's size (the largest cost of
+// reading a big chunk), and the page cache, not the Go heap, holds it.
 //
-// Even with MAP_POPULATE (no page faults), the first load from each page of
-// a fresh mapping is slow on virtual machines: measured on the 2-vCPU test
-// VM, 36-50 ms per 100 MB for one load per 4 KiB page, against 4 ms for a
-// second pass, and the cost is paid once per page whichever thread pays it.
-// So a goroutine touches the pages ahead of the decoder, off its critical
-// path, on another CPU when there is one; unmap stops it first.
-func mapChunk(f *os.File, off, size int64) ([]byte, func(), error) {
+// The first load from each page of a fresh mapping is slow on virtual
+// machines, with or without MAP_POPULATE: measured on the 2-vCPU test VM,
+// 36-56 ms per 100 MB for one load per 4 KiB page, against 4 ms for a
+// second pass, whichever thread makes it. So a goroutine touches the pages
+// up to touchAhead bytes ahead of the decoder, off its critical path (on
+// another CPU when there is one), and the pages the decoder has passed are
+// dropped (MADV_DONTNEED: the page cache keeps them, a later pool lookup
+// faults them back in), which keeps the resident set of a conversion far
+// below the size of its chunks.
+type mapping struct {
+	m        []byte // the whole mapping, from a page boundary
+	shift    int    // buf[i] is m[shift+i]
+	page     int
+	decoded  atomic.Int64 // position in m the decoder has reached
+	released int          // m[:released] has been dropped
+	stop     atomic.Bool
+	wg       sync.WaitGroup
+}
+
+// mapChunk maps [off, off+size) of f read-only. The returned mapping must
+// be closed before the next chunk is mapped.
+func mapChunk(f *os.File, off, size int64) ([]byte, *mapping, error) {
 	page := int64(os.Getpagesize())
 	base := off &^ (page - 1)
-	m, err := syscall.Mmap(int(f.Fd()), base, int(size+off-base), syscall.PROT_READ, syscall.MAP_SHARED|syscall.MAP_POPULATE)
+	m, err := syscall.Mmap(int(f.Fd()), base, int(size+off-base), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		return nil, nil, err
 	}
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
+	mp := &mapping{m: m, shift: int(off - base), page: int(page)}
+	mp.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		touchPages(m, int(page), &stop)
+		defer mp.wg.Done()
+		mp.touch()
 	}()
-	return m[off-base:], func() {
-		stop.Store(true)
-		wg.Wait()
-		syscall.Munmap(m)
-	}, nil
+	return m[mp.shift:], mp, nil
 }
 
-// touchSink keeps the loads of touchPages from being optimized away.
+// readTo tells the mapping that the decoder reached pos (a chunk offset).
+func (mp *mapping) readTo(pos int) {
+	at := mp.shift + pos
+	mp.decoded.Store(int64(at))
+	if end := at &^ (mp.page - 1); end-mp.released >= releaseEvery {
+		// An error only means the pages stay resident.
+		_ = syscall.Madvise(mp.m[mp.released:end], syscall.MADV_DONTNEED)
+		mp.released = end
+	}
+}
+
+func (mp *mapping) close() {
+	mp.stop.Store(true)
+	mp.wg.Wait()
+	syscall.Munmap(mp.m)
+}
+
+// touchSink keeps the loads of touch from being optimized away.
 var touchSink atomic.Uint32
 
-// touchPages loads one byte of every page of m, checking stop every 64
-// pages (a few microseconds) so that unmapping never waits long.
-func touchPages(m []byte, page int, stop *atomic.Bool) {
+// touch loads one byte of every page, staying within touchAhead of the
+// decoder and checking stop every 64 pages so that close never waits long.
+func (mp *mapping) touch() {
 	var s byte
-	for i := 0; i < len(m); i += 64 * page {
-		if stop.Load() {
+	step := 64 * mp.page
+	for i := 0; i < len(mp.m); i += step {
+		for i > int(mp.decoded.Load())+touchAhead {
+			if mp.stop.Load() {
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		if mp.stop.Load() {
 			break
 		}
-		end := min(i+64*page, len(m))
-		for j := i; j < end; j += page {
-			s += m[j]
+		end := min(i+step, len(mp.m))
+		for j := i; j < end; j += mp.page {
+			s += mp.m[j]
 		}
 	}
 	touchSink.Add(uint32(s))

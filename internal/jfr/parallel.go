@@ -90,18 +90,19 @@ func Parallel(path string, workers int, fn func(*Chunk) error) error {
 }
 
 func runChunk(f *os.File, index int, off int64, h Header, fn func(*Chunk) error) error {
-	buf, unmap, err := mapChunk(f, off, h.Size)
+	buf, mp, err := mapChunk(f, off, h.Size)
 	if err != nil {
 		buf = make([]byte, h.Size)
 		if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
 			return &Error{Chunk: index, Offset: off, Err: fmt.Errorf("reading chunk: %w", err)}
 		}
 	} else {
-		defer unmap()
+		defer mp.close()
 	}
 	c := &Chunk{}
 	if err := c.reset(index, off, h, buf[:h.Size]); err != nil {
 		return err
 	}
+	c.mapped = mp
 	return fn(c)
 }

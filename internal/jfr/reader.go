@@ -60,8 +60,8 @@ type Reader struct {
 	chunk  *Chunk
 
 	// Regular files are mapped chunk by chunk rather than read.
-	file  *os.File
-	unmap func()
+	file   *os.File
+	mapped *mapping
 }
 
 // NewReader reads a recording from r, which need not be seekable (a gzip
@@ -127,9 +127,9 @@ func (r *Reader) NextChunk() (*Chunk, error) {
 
 // release drops the current chunk's mapping, if any.
 func (r *Reader) release() {
-	if r.unmap != nil {
-		r.unmap()
-		r.unmap = nil
+	if r.mapped != nil {
+		r.mapped.close()
+		r.mapped = nil
 	}
 }
 
@@ -209,7 +209,7 @@ func (r *Reader) nextMapped() (*Chunk, error) {
 	if h.Size > r.size-start {
 		return nil, &Error{Chunk: r.index, Offset: r.size, Err: fmt.Errorf("%w: chunk declares %d bytes, only %d present (a recording still being written, or a cut file)", ErrTruncated, h.Size, r.size-start)}
 	}
-	buf, unmap, err := mapChunk(r.file, start, h.Size)
+	buf, mp, err := mapChunk(r.file, start, h.Size)
 	if err != nil {
 		// Fall back to reading (e.g. a file system that cannot map).
 		if cap(r.buf) < int(h.Size) {
@@ -220,8 +220,12 @@ func (r *Reader) nextMapped() (*Chunk, error) {
 			return nil, fmt.Errorf("reading chunk: %w", err)
 		}
 	}
-	r.unmap = unmap
-	return r.index_(start, h, buf)
+	r.mapped = mp
+	c, err := r.index_(start, h, buf)
+	if err == nil && mp != nil {
+		c.mapped = mp
+	}
+	return c, err
 }
 
 // index_ indexes a chunk held in buf and moves past it.
