@@ -47,7 +47,7 @@ func uvarint(b []byte, p int) (uint64, int) {
 		return uint64(b[p]), p + 1
 	}
 	if p >= 0 && p+8 <= len(b) {
-		x := binary.LittleEndian.Uint64(b[p:])
+		x := le64(b, p)
 		m := ^x & 0x8080808080808080
 		if m == 0 {
 			if p+9 > len(b) {
@@ -60,6 +60,15 @@ func uvarint(b []byte, p int) (uint64, int) {
 		return gather7(x), p + n
 	}
 	return uvarintSlow(b, p)
+}
+
+// le64 loads the little-endian word at b[p:p+8]. The full slice
+// expression fixes the capacity at 8, which spares the subtract, shift and
+// mask that b[p:] adds to the address (against pointing past the end when
+// the capacity left is zero): they would lengthen the chain of dependent
+// positions when varints are read one after the other.
+func le64(b []byte, p int) uint64 {
+	return binary.LittleEndian.Uint64(b[p : p+8 : p+8])
 }
 
 // gather7 packs the low 7 bits of each byte of x, pairing groups in three
