@@ -160,7 +160,7 @@ func varintsAt(b []byte, p int, vals []uint64) int {
 func (e *Event) raw(i int) uint64 {
 	// Small enough to inline: the accessors of a decoded field cost a
 	// compare and a load.
-	if i < e.ndec && i >= 0 {
+	if uint(i) < uint(e.ndec) {
 		return e.vals[i]
 	}
 	return e.rawSlow(i)
