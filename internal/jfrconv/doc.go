@@ -30,5 +30,7 @@
 // defaults when unset. Lock, alloc and similar profiles get the monitor,
 // parked or allocated class as their leaf frame, as async-profiler's own
 // converter does. Every sample carries the thread's name (label "thread")
-// and OS thread id (numeric label "tid").
+// and OS thread id (numeric label "tid"); the samples of one thread share
+// their Label and NumLabel maps, so copy them before changing one sample's
+// labels.
 package jfrconv
