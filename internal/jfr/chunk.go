@@ -219,13 +219,13 @@ func (c *Chunk) Next() bool {
 			c.progress(start)
 		}
 		ev := &c.ev
-		// A caller that read fields of the last event will read the
-		// common ones of this one: decode them now, in this call, rather
-		// than through three more on first access. A caller that only
-		// counts events (a summary) pays nothing.
-		eager := ev.ndec > 0
+		// A caller that read fields of an event of this type will read
+		// the common ones of this one: decode them now, in this call,
+		// rather than through three more on first access. A caller that
+		// only counts events (a summary), or skips this type (a lock
+		// profile skipping wall samples), pays nothing.
 		ev.Type, ev.c, ev.off, ev.payload, ev.end, ev.ndec, ev.bad = t, c, start, payload, end, 0, false
-		if n := t.common.prefix; eager && n > 0 && n <= t.varints && payload+9*n <= len(b) && cap(ev.vals) >= len(t.Fields) {
+		if n := t.common.prefix; t.read && n > 0 && n <= t.varints && payload+9*n <= len(b) && cap(ev.vals) >= len(t.Fields) {
 			ev.vals = ev.vals[:len(t.Fields)]
 			if q := varintsAt(b, payload, ev.vals[:n]); q <= end {
 				ev.pos, ev.ndec = q, n

@@ -43,6 +43,7 @@ func (e *Event) decode() bool {
 // never decodes the rest.
 func (e *Event) decodeTo(n int) {
 	t := e.Type
+	t.read = true
 	if e.ndec == 0 {
 		nf := len(t.Fields)
 		if cap(e.vals) < nf {

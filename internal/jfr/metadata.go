@@ -24,7 +24,10 @@ type Type struct {
 	// varints is how many leading fields are plain varints (compressed
 	// integers and pool keys): decodeTo reads those in a tight loop.
 	varints int
-	byName  map[string]int
+	// read is set once a field of an event of this type was decoded
+	// on demand; Chunk.Next then decodes the common fields eagerly.
+	read   bool
+	byName map[string]int
 }
 
 // Field is one field of a Type, in the order its values are encoded.
