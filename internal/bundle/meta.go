@@ -44,8 +44,8 @@ type Meta struct {
 	// pairs sampled when the capture started and ended.
 	Clock clock.Mapping `json:"clock"`
 	// Start and End bound the capture in CLOCK_MONOTONIC nanoseconds: from
-	// when the profiler ran (the collector and the latency source start
-	// before it) to when everything stopped.
+	// when the collector and the latency source started to when everything
+	// stopped (the profiler starts later: Profiler.Started).
 	Start int64 `json:"start_ns"`
 	End   int64 `json:"end_ns"`
 	// Requested is the duration asked for; Ended says why it ended
@@ -94,6 +94,10 @@ type Profiler struct {
 	// WallInterval is the wall-clock sampling interval, the weight of one
 	// wall sample.
 	WallInterval time.Duration `json:"wall_interval_ns,omitempty"`
+	// Started is when the profiler ran (CLOCK_MONOTONIC ns): attaching and
+	// starting the JDK's recorder take seconds after the capture's Start,
+	// which Java stacks do not cover.
+	Started int64 `json:"started_ns,omitempty"`
 }
 
 // OffCPU is how the off-CPU intervals were collected and what was lost.

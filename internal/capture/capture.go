@@ -224,9 +224,7 @@ func (c *run) capture(ctx context.Context) error {
 		offStop()
 		return fmt.Errorf("starting the profiler: %w", err)
 	}
-	// The capture's span starts when the profiler runs: attaching and
-	// starting the JDK's recorder take seconds nobody recorded.
-	c.meta.Start = clock.Now()
+	profiled := clock.Now()
 	fmt.Fprintf(c.progress, "profiling pid %d with %s for %v\n", o.PID, sess.Reason(), o.Duration)
 
 	ended := c.wait(ctx)
@@ -246,7 +244,7 @@ func (c *run) capture(ctx context.Context) error {
 		}
 	} else {
 		p := &bundle.Profiler{Name: string(res.Profiler), Version: res.Version, Options: res.Command, File: bundle.RecordingFile,
-			Clock: "jvm", WallInterval: popts.Wall}
+			Clock: "jvm", WallInterval: popts.Wall, Started: profiled}
 		if res.Profiler == profiler.AsyncProfiler {
 			p.Clock = "monotonic"
 		}
