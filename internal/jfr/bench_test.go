@@ -84,7 +84,7 @@ func BenchmarkDecodeBig(b *testing.B) {
 	size := fileSize(b, p)
 	b.SetBytes(size)
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testdata.CPUTime()
 	for b.Loop() {
 		r, err := Open(p)
 		if err != nil {
@@ -117,7 +117,7 @@ func BenchmarkDecodeBig(b *testing.B) {
 			b.Fatalf("only %d events with stacks", n)
 		}
 	}
-	reportCPU(b, cpu0, size)
+	testdata.ReportCPU(b, cpu0, size)
 }
 
 // BenchmarkCountBig only frames events (no field decoding): the floor.
@@ -126,7 +126,7 @@ func BenchmarkCountBig(b *testing.B) {
 	size := fileSize(b, p)
 	b.SetBytes(size)
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testdata.CPUTime()
 	for b.Loop() {
 		r, err := Open(p)
 		if err != nil {
@@ -150,7 +150,7 @@ func BenchmarkCountBig(b *testing.B) {
 			b.Fatalf("%d events", n)
 		}
 	}
-	reportCPU(b, cpu0, size)
+	testdata.ReportCPU(b, cpu0, size)
 }
 
 // BenchmarkDecodeBigParallel is BenchmarkDecodeBig with the chunks decoded
@@ -160,7 +160,7 @@ func BenchmarkDecodeBigParallel(b *testing.B) {
 	size := fileSize(b, p)
 	b.SetBytes(size)
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testdata.CPUTime()
 	for b.Loop() {
 		var n atomic.Int64
 		err := Parallel(p, 2, func(c *Chunk) error {
@@ -184,5 +184,5 @@ func BenchmarkDecodeBigParallel(b *testing.B) {
 			b.Fatalf("only %d events with stacks", n.Load())
 		}
 	}
-	reportCPU(b, cpu0, size)
+	testdata.ReportCPU(b, cpu0, size)
 }

@@ -48,7 +48,7 @@ func BenchmarkPprofBig(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	out := filepath.Join(b.TempDir(), "out.pb.gz")
-	cpu0 := cpuTime()
+	cpu0 := testdata.CPUTime()
 	for b.Loop() {
 		s, err := Run(Options{Input: p, Output: out, Event: "wall", Format: "pprof"}, nil)
 		if err != nil {
@@ -58,7 +58,7 @@ func BenchmarkPprofBig(b *testing.B) {
 			b.Fatalf("%d wall samples", s.Totals[0])
 		}
 	}
-	reportCPU(b, cpu0, size)
+	testdata.ReportCPU(b, cpu0, size)
 }
 
 // BenchmarkProfileBig builds the profile without writing it.
@@ -68,7 +68,7 @@ func BenchmarkProfileBig(b *testing.B) {
 	size := st.Size()
 	b.SetBytes(size)
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testdata.CPUTime()
 	for b.Loop() {
 		r, err := jfr.Open(p)
 		if err != nil {
@@ -79,5 +79,5 @@ func BenchmarkProfileBig(b *testing.B) {
 		}
 		r.Close()
 	}
-	reportCPU(b, cpu0, size)
+	testdata.ReportCPU(b, cpu0, size)
 }

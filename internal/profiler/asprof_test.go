@@ -139,23 +139,5 @@ func TestAsyncProfilerOtherUser(t *testing.T) {
 	if os.Getenv(EnvHome) == "" {
 		t.Skipf("%s not set", EnvHome)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("not root: cannot start a JVM as another user")
-	}
-	j := jvmtest.Start(t, jvmtest.Config{User: "lockscope-test"})
-	vm := openVM(t, j.PID)
-	s, err := Start(timeout(t), vm, testOptions(AsyncProfiler, time.Second, 2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second)
-	dst := filepath.Join(t.TempDir(), "rec.jfr")
-	r, err := s.Stop(timeout(t), dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantEvents(t, jfrSummary(t, dst), "profiler.WallClockSample", "jdk.ThreadPark")
-	if r.Perfmap != "" {
-		os.Remove(r.Perfmap)
-	}
+	recordOtherUser(t, AsyncProfiler, "profiler.WallClockSample", "jdk.ThreadPark")
 }

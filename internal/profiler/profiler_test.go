@@ -308,12 +308,19 @@ func testKilled(t *testing.T, vm *attach.VM, kind Kind, running func(name, remot
 // and the recording it writes cross the user boundary.
 func TestJFROtherUser(t *testing.T) {
 	t.Parallel()
+	recordOtherUser(t, JFR, "jdk.JavaMonitorEnter", "jdk.ThreadPark")
+}
+
+// recordOtherUser records a JVM run as lockscope-test with profiler kind
+// for a second and checks the recording has the event types.
+func recordOtherUser(t *testing.T, kind Kind, events ...string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("not root: cannot start a JVM as another user")
 	}
 	j := jvmtest.Start(t, jvmtest.Config{User: "lockscope-test"})
 	vm := openVM(t, j.PID)
-	s, err := Start(timeout(t), vm, testOptions(JFR, time.Second, 2*time.Second))
+	s, err := Start(timeout(t), vm, testOptions(kind, time.Second, 2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +330,7 @@ func TestJFROtherUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEvents(t, jfrSummary(t, dst), "jdk.JavaMonitorEnter", "jdk.ThreadPark")
+	wantEvents(t, jfrSummary(t, dst), events...)
 	if r.Perfmap != "" {
 		os.Remove(r.Perfmap)
 	}
