@@ -56,6 +56,8 @@ type Meta struct {
 	Profiler *Profiler `json:"profiler,omitempty"`
 	OffCPU   *OffCPU   `json:"offcpu,omitempty"`
 	Latency  *Latency  `json:"latency,omitempty"`
+	// FS is the filesystem lens (fs.jsonl), when it ran.
+	FS *FS `json:"fs,omitempty"`
 
 	// Labels come from whoever asked for the capture (an alert's labels).
 	Labels map[string]string `json:"labels,omitempty"`
