@@ -64,7 +64,8 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws, err := bundleWindows(b, o)
+	wantFS := exists(b.Path(bundle.FSStreamFile))
+	ws, reqs, err := bundleWindows(b, o, wantFS)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +91,11 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		top = 10
 	}
 	sum := merge.Summarize(res, opt, top)
+	if wantFS {
+		if sum.FS, err = summarizeFS(b, reqs, ws, top); err != nil {
+			return nil, err
+		}
+	}
 	blame, err := merge.BlameProfile(res.All)
 	if err != nil {
 		return nil, err
@@ -145,7 +151,9 @@ func foldedType(p *profile.Profile, typ string) func(io.Writer) error {
 // bundleWindows returns the SLO windows in CLOCK_MONOTONIC: rebuilt from
 // the bundle's requests with the options' SLO, padding and kind, or the
 // windows the capture wrote when it has no requests.
-func bundleWindows(b *bundle.Bundle, o MergeOptions) (*latency.WindowSet, error) {
+// With fsRequests it also returns the produce requests on CLOCK_MONOTONIC
+// for the filesystem summary.
+func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.WindowSet, []merge.FSRequest, error) {
 	meta := b.Meta.Latency
 	slo, pad, kind := o.SLO, o.Pad, o.Kind
 	if meta != nil {
@@ -164,36 +172,66 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions) (*latency.WindowSet, error)
 	}
 	metric, err := latency.ParseMetric(kind)
 	if err != nil {
-		return nil, fmt.Errorf("merge: %w", err)
+		return nil, nil, fmt.Errorf("merge: %w", err)
 	}
 	if p := b.Path(bundle.RequestsFile); exists(p) {
 		if slo == 0 {
-			return nil, errors.New("merge: the bundle records no SLO: give one with --slo")
+			return nil, nil, errors.New("merge: the bundle records no SLO: give one with --slo")
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, fmt.Errorf("merge: %w", err)
+			return nil, nil, fmt.Errorf("merge: %w", err)
 		}
 		defer f.Close()
 		wb := latency.NewBuilder(slo, metric, pad)
-		if err := latency.ReadRequestsJSONL(f, func(r *latency.Request) error { wb.Add(r); return nil }); err != nil {
-			return nil, fmt.Errorf("merge: reading requests: %w", err)
+		var reqs []merge.FSRequest
+		m := b.Meta.Clock
+		if err := latency.ReadRequestsJSONL(f, func(r *latency.Request) error {
+			wb.Add(r)
+			if fsRequests && r.APIKey == latency.APIProduce && r.Measured() && r.ResponseEnd != 0 && m.Validate() == nil {
+				fr := merge.FSRequest{Start: m.ToMonotonic(r.SlowSince(metric)), End: m.ToMonotonic(r.ResponseEnd),
+					OverSLO: r.Latency(metric) > slo}
+				for _, p := range r.Partitions {
+					fr.Partitions = append(fr.Partitions, p.String())
+				}
+				reqs = append(reqs, fr)
+			}
+			return nil
+		}); err != nil {
+			return nil, nil, fmt.Errorf("merge: reading requests: %w", err)
 		}
-		return toMonotonic(wb.Build(), b.Meta.Clock)
+		ws, err := toMonotonic(wb.Build(), m)
+		return ws, reqs, err
 	}
 	if p := b.Path(bundle.WindowsFile); exists(p) {
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, fmt.Errorf("merge: %w", err)
+			return nil, nil, fmt.Errorf("merge: %w", err)
 		}
 		defer f.Close()
 		ws, err := latency.ReadWindowSet(f)
 		if err != nil {
-			return nil, fmt.Errorf("merge: reading windows: %w", err)
+			return nil, nil, fmt.Errorf("merge: reading windows: %w", err)
 		}
-		return toMonotonic(ws, b.Meta.Clock)
+		ws, err = toMonotonic(ws, b.Meta.Clock)
+		return ws, nil, err
 	}
-	return nil, nil
+	return nil, nil, nil
+}
+
+// summarizeFS reads the bundle's filesystem stream and relates it to the
+// requests and windows.
+func summarizeFS(b *bundle.Bundle, reqs []merge.FSRequest, ws *latency.WindowSet, top int) (*merge.FSSummary, error) {
+	f, err := os.Open(b.Path(bundle.FSStreamFile))
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	defer f.Close()
+	d, err := bundle.ReadFS(f)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	return merge.SummarizeFS(d, b.Meta.FS, reqs, ws, merge.FSOptions{Top: top}), nil
 }
 
 // toMonotonic converts wall-clock windows with the bundle's clock mapping.

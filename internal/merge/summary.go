@@ -31,7 +31,9 @@ type Summary struct {
 	// innermost kernel frame of off-CPU time) whose share grew the most in
 	// the slow windows: a journal commit, a futex, a page fault.
 	KernelCauses []FrameShare `json:"kernel_causes"`
-	Stats        Stats        `json:"stats"`
+	// FS relates the filesystem lens to the requests, when it ran.
+	FS    *FSSummary `json:"fs,omitempty"`
+	Stats Stats      `json:"stats"`
 }
 
 // WindowSummary describes the SLO-breach windows.
@@ -403,6 +405,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 		b.WriteString("\nKernel functions blocked threads waited under (share of off-CPU time, slow vs baseline):\n")
 		for _, f := range s.KernelCauses {
 			fmt.Fprintf(&b, "  %5.1f%% vs %5.1f%%  %s\n", 100*f.Slow, 100*f.Baseline, strings.TrimSuffix(f.Frame, "_[k]"))
+		}
+	}
+	if s.FS != nil {
+		b.WriteString("\n")
+		if err := s.FS.WriteText(&b); err != nil {
+			return err
 		}
 	}
 	st := s.Stats

@@ -13,8 +13,8 @@
 // Comparison own their data; the SVG they hold is rendered once and never
 // changes.
 //
-// The filesystem lens (issue 11's tracer) is not part of bundles yet: the
-// page has its section, which says "filesystem ops: not collected"; the
-// tracer's results go there (a Report field filled from the bundle's file,
-// and the template's #filesystem section) when bundles carry them.
+// The filesystem section shows the merge's FS summary (files per
+// topic-partition, journal commits, how over-SLO requests overlapped them)
+// and draws fs.jsonl's operations and commits as heat maps; a bundle
+// without the lens's stream says "filesystem ops: not collected".
 package report

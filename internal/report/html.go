@@ -27,6 +27,12 @@ var funcs = template.FuncMap{
 	"secs": func(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) },
 	"pct":  func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
 	"pct2": func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
+	"ratio": func(n, of int) string {
+		if of == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
+	},
 	"wall": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 	"kb": func(n int64) string {
 		switch {

@@ -54,6 +54,10 @@ type Report struct {
 	// LatencyMap and OffCPUMaps are the heat maps as inline SVG.
 	LatencyMap *Figure
 	OffCPUMaps []*Figure
+	// FSRecorded says the bundle has the filesystem lens's stream; FSMaps
+	// are its heat maps (file operations, journal commits).
+	FSRecorded bool
+	FSMaps     []*Figure
 	Profiles   []ProfileFile
 	// FirstAt is when the first request or off-CPU interval ended, since
 	// the capture's start: the sources start after the profiler does.
@@ -166,6 +170,11 @@ func Build(b *bundle.Bundle, ws *latency.WindowSet, sum *merge.Summary, o Option
 			return nil, err
 		}
 	}
+	if b.Has(bundle.FSStreamFile) {
+		if err := r.fs(b, o); err != nil {
+			return nil, err
+		}
+	}
 	r.losses()
 	r.profiles(b)
 	return r, nil
@@ -192,6 +201,9 @@ func (r *Report) losses() {
 	}
 	if l := r.Meta.Latency; l != nil {
 		note("the latency source ("+l.Source+")", l.Counters)
+	}
+	if f := r.Meta.FS; f != nil {
+		note("the filesystem lens", f.Counters)
 	}
 }
 

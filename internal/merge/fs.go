@@ -1,0 +1,439 @@
+package merge
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/latency"
+)
+
+// FSRequest is one measured produce request as the filesystem summary needs
+// it: when it was slow-eligible (CLOCK_MONOTONIC ns, from when its latency
+// started counting to its response) and whether it broke the SLO.
+type FSRequest struct {
+	Start, End int64
+	OverSLO    bool
+	// Partitions are the request's topic-partitions ("orders-3").
+	Partitions []string
+}
+
+// FSOptions tune SummarizeFS.
+type FSOptions struct {
+	// LongCommit is the journal commit length that counts as a stall
+	// (default 50ms).
+	LongCommit time.Duration
+	// Top bounds the lists (default 10).
+	Top int
+}
+
+// FSSummary relates the filesystem lens to the produce requests: which
+// files and partitions took the I/O time, how long the journal took to
+// commit, and how often a request over the SLO overlapped a long commit or
+// a slow write compared with requests within it.
+type FSSummary struct {
+	Min     time.Duration     `json:"min_ns"`
+	Devices []bundle.FSDevice `json:"devices,omitempty"`
+	// Files are the target's file operations grouped by topic-partition (or
+	// file outside partitions) and operation, most total time first.
+	Files []FSFileStat `json:"files"`
+	// Journal is the journal activity per device and kind.
+	Journal []FSJournalStat `json:"journal"`
+	// LongCommit is FSOptions.LongCommit; Overlap counts against it.
+	LongCommit time.Duration `json:"long_commit_ns"`
+	Overlap    FSOverlap     `json:"overlap"`
+	// Slowest are the slowest operations, each with the journal event of
+	// its device that overlapped it most.
+	Slowest  []FSSlowOp `json:"slowest"`
+	Sentence string     `json:"sentence"`
+}
+
+// FSFileStat is one group of operations. Count, Total and the percentiles
+// come from the in-kernel histograms (every operation); the percentiles are
+// the upper bounds of their log2 buckets. Slow counts the operations over
+// the lens's threshold, SlowInWindows those that overlapped an SLO-breach
+// window.
+type FSFileStat struct {
+	Group         string        `json:"group"`
+	Kind          string        `json:"kind"`
+	Op            string        `json:"op"`
+	Count         uint64        `json:"count"`
+	Total         time.Duration `json:"total_ns"`
+	P50           time.Duration `json:"p50_le_ns"`
+	P99           time.Duration `json:"p99_le_ns"`
+	Max           time.Duration `json:"max_ns"`
+	Slow          int           `json:"slow"`
+	SlowInWindows int           `json:"slow_in_windows"`
+	Bytes         int64         `json:"slow_bytes"`
+}
+
+// FSJournalStat is the journal activity of one kind on one device.
+type FSJournalStat struct {
+	Dev   string        `json:"dev"`
+	Mount string        `json:"mount,omitempty"`
+	Kind  string        `json:"kind"`
+	Count int           `json:"count"`
+	P50   time.Duration `json:"p50_ns"`
+	P99   time.Duration `json:"p99_ns"`
+	Max   time.Duration `json:"max_ns"`
+	// Long counts events of at least FSSummary.LongCommit.
+	Long int `json:"long"`
+}
+
+// FSOverlap compares requests over the SLO with those within it: how many
+// overlapped a journal commit (or log force) of at least LongCommit on a
+// device holding the partitions' log segments, and how many overlapped a
+// slow write or sync of the target. A cause shows as a share much larger
+// over the SLO than within it.
+type FSOverlap struct {
+	Devices          []string `json:"devices"`
+	Slow             int      `json:"slow_requests"`
+	SlowLongCommit   int      `json:"slow_with_long_commit"`
+	SlowSlowOp       int      `json:"slow_with_slow_op"`
+	Within           int      `json:"within_requests"`
+	WithinLongCommit int      `json:"within_with_long_commit"`
+	WithinSlowOp     int      `json:"within_with_slow_op"`
+}
+
+// FSSlowOp is one slow operation and the journal event that overlapped it.
+type FSSlowOp struct {
+	Op        string        `json:"op"`
+	Thread    string        `json:"thread"`
+	TID       uint32        `json:"tid"`
+	Group     string        `json:"group"`
+	Path      string        `json:"path,omitempty"`
+	Bytes     int64         `json:"bytes"`
+	Start     int64         `json:"start_ns"`
+	Duration  time.Duration `json:"duration_ns"`
+	InWindow  bool          `json:"in_window"`
+	Journal   string        `json:"journal,omitempty"`
+	JournalTx uint32        `json:"journal_transaction,omitempty"`
+	JournalNs time.Duration `json:"journal_ns,omitempty"`
+}
+
+// FileGroup names the group a file's operations are counted under: its
+// topic-partition, else its base name, else "(unresolved)".
+func FileGroup(f *bundle.FSFileInfo) string {
+	if f == nil || (f.Path == "" && f.Topic == "") {
+		return "(unresolved)"
+	}
+	if tp := f.TopicPartition(); tp != "" {
+		return tp
+	}
+	return filepath.Base(f.Path)
+}
+
+func fileKind(f *bundle.FSFileInfo) string {
+	if f == nil || f.Kind == "" {
+		return "other"
+	}
+	return f.Kind
+}
+
+// SummarizeFS summarizes a filesystem stream against the requests and the
+// SLO windows (CLOCK_MONOTONIC; nil when there are none). It is pure.
+func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *latency.WindowSet, o FSOptions) *FSSummary {
+	var ws spanSet
+	if windows != nil {
+		for _, w := range windows.Windows {
+			ws.spans = append(ws.spans, span{w.Start, w.End})
+		}
+	}
+	ws.build()
+	if o.LongCommit <= 0 {
+		o.LongCommit = 50 * time.Millisecond
+	}
+	if o.Top <= 0 {
+		o.Top = 10
+	}
+	s := &FSSummary{LongCommit: o.LongCommit, Files: []FSFileStat{}, Journal: []FSJournalStat{}, Slowest: []FSSlowOp{}}
+	if meta != nil {
+		s.Min, s.Devices = meta.Min, meta.Devices
+	}
+	mounts := map[string]string{}
+	for _, dev := range s.Devices {
+		mounts[dev.Dev] = dev.MountPoint
+	}
+
+	// Files: histograms give every operation, slow ops the detail.
+	type key struct{ group, kind, op string }
+	stats := map[key]*FSFileStat{}
+	get := func(f *bundle.FSFileInfo, op string) *FSFileStat {
+		k := key{FileGroup(f), fileKind(f), op}
+		st := stats[k]
+		if st == nil {
+			st = &FSFileStat{Group: k.group, Kind: k.kind, Op: op}
+			stats[k] = st
+		}
+		return st
+	}
+	merged := map[*FSFileStat][]uint64{}
+	for i := range d.Histograms {
+		h := &d.Histograms[i]
+		st := get(h.File, h.Op)
+		st.Count += h.Count
+		st.Total += time.Duration(h.SumNs)
+		b := merged[st]
+		for len(b) < len(h.Buckets) {
+			b = append(b, 0)
+		}
+		for j, n := range h.Buckets {
+			b[j] += n
+		}
+		merged[st] = b
+	}
+	for st, b := range merged {
+		st.P50, st.P99 = bucketQuantile(b, 0.50), bucketQuantile(b, 0.99)
+	}
+	logDevs := map[string]bool{}
+	for i := range d.Ops {
+		op := &d.Ops[i]
+		st := get(op.File, op.Op)
+		st.Slow++
+		st.Bytes += max(op.Bytes, 0)
+		st.Max = max(st.Max, op.Duration())
+		if ws.overlaps(int64(op.Start), int64(op.End)) {
+			st.SlowInWindows++
+		}
+		if op.File != nil && op.File.Kind == "log" && op.File.Dev != "" {
+			logDevs[op.File.Dev] = true
+		}
+	}
+	for i := range d.Histograms {
+		if f := d.Histograms[i].File; f != nil && f.Kind == "log" && f.Dev != "" {
+			logDevs[f.Dev] = true
+		}
+	}
+	for _, st := range stats {
+		if st.Max == 0 {
+			st.Max = bucketQuantile(merged[st], 1)
+		}
+		s.Files = append(s.Files, *st)
+	}
+	slices.SortFunc(s.Files, func(a, b FSFileStat) int {
+		return cmp.Or(cmp.Compare(b.Total+time.Duration(b.Slow), a.Total+time.Duration(a.Slow)), cmp.Compare(a.Group, b.Group), cmp.Compare(a.Op, b.Op))
+	})
+
+	// Journal per device and kind.
+	type jkey struct{ dev, kind string }
+	jd := map[jkey][]time.Duration{}
+	for i := range d.Journal {
+		j := &d.Journal[i]
+		k := jkey{j.Dev, j.Kind}
+		jd[k] = append(jd[k], j.Duration())
+	}
+	for k, ds := range jd {
+		slices.Sort(ds)
+		st := FSJournalStat{Dev: k.dev, Mount: mounts[k.dev], Kind: k.kind, Count: len(ds),
+			P50: nearestRank(ds, 0.50), P99: nearestRank(ds, 0.99), Max: ds[len(ds)-1]}
+		for _, v := range ds {
+			if v >= o.LongCommit {
+				st.Long++
+			}
+		}
+		s.Journal = append(s.Journal, st)
+	}
+	slices.SortFunc(s.Journal, func(a, b FSJournalStat) int {
+		return cmp.Or(cmp.Compare(a.Dev, b.Dev), cmp.Compare(a.Kind, b.Kind))
+	})
+
+	// Overlap of requests with long commits on the log devices (every
+	// device with commits when no segment was resolved) and with slow
+	// operations of the target.
+	var long, slowOps spanSet
+	for i := range d.Journal {
+		j := &d.Journal[i]
+		if j.Kind != bundle.JournalJBD2Commit && j.Kind != bundle.JournalXFSLogForce {
+			continue
+		}
+		if len(logDevs) > 0 && !logDevs[j.Dev] {
+			continue
+		}
+		if j.Duration() >= o.LongCommit {
+			long.spans = append(long.spans, span{int64(j.Start), int64(j.End)})
+		}
+	}
+	for i := range d.Ops {
+		slowOps.spans = append(slowOps.spans, span{int64(d.Ops[i].Start), int64(d.Ops[i].End)})
+	}
+	long.build()
+	slowOps.build()
+	for dev := range logDevs {
+		s.Overlap.Devices = append(s.Overlap.Devices, dev)
+	}
+	slices.Sort(s.Overlap.Devices)
+	for _, r := range reqs {
+		c, w := long.overlaps(r.Start, r.End), slowOps.overlaps(r.Start, r.End)
+		if r.OverSLO {
+			s.Overlap.Slow++
+			s.Overlap.SlowLongCommit += b2i(c)
+			s.Overlap.SlowSlowOp += b2i(w)
+		} else {
+			s.Overlap.Within++
+			s.Overlap.WithinLongCommit += b2i(c)
+			s.Overlap.WithinSlowOp += b2i(w)
+		}
+	}
+
+	// The slowest operations with the journal event that overlapped each.
+	ops := make([]*bundle.FSOp, len(d.Ops))
+	for i := range d.Ops {
+		ops[i] = &d.Ops[i]
+	}
+	slices.SortFunc(ops, func(a, b *bundle.FSOp) int { return cmp.Compare(b.Duration(), a.Duration()) })
+	for _, op := range ops[:min(len(ops), o.Top)] {
+		so := FSSlowOp{Op: op.Op, Thread: op.Thread, TID: op.TID, Group: FileGroup(op.File), Bytes: op.Bytes,
+			Start: int64(op.Start), Duration: op.Duration(), InWindow: ws.overlaps(int64(op.Start), int64(op.End))}
+		if op.File != nil {
+			so.Path = op.File.Path
+		}
+		if j := mostOverlapping(d.Journal, op); j != nil {
+			so.Journal, so.JournalTx, so.JournalNs = j.Kind, j.Transaction, j.Duration()
+		}
+		s.Slowest = append(s.Slowest, so)
+	}
+	s.Sentence = s.sentence()
+	return s
+}
+
+type span struct{ s, e int64 }
+
+// spanSet answers "does [s, e] overlap any span" in O(log n) for spans that
+// may overlap each other: sorted by start, with the running maximum of
+// their ends.
+type spanSet struct {
+	spans  []span
+	maxEnd []int64
+}
+
+func (ss *spanSet) build() {
+	slices.SortFunc(ss.spans, func(a, b span) int { return cmp.Compare(a.s, b.s) })
+	ss.maxEnd = make([]int64, len(ss.spans))
+	for i, sp := range ss.spans {
+		ss.maxEnd[i] = sp.e
+		if i > 0 {
+			ss.maxEnd[i] = max(sp.e, ss.maxEnd[i-1])
+		}
+	}
+}
+
+func (ss *spanSet) overlaps(s, e int64) bool {
+	// n spans start at or before e; one of them reaches s if their
+	// furthest end does.
+	n, _ := slices.BinarySearchFunc(ss.spans, e+1, func(sp span, t int64) int { return cmp.Compare(sp.s, t) })
+	return n > 0 && ss.maxEnd[n-1] >= s
+}
+
+func mostOverlapping(js []bundle.JournalEvent, op *bundle.FSOp) *bundle.JournalEvent {
+	var best *bundle.JournalEvent
+	var bestNs uint64
+	for i := range js {
+		j := &js[i]
+		if op.File != nil && op.File.Dev != "" && j.Dev != op.File.Dev {
+			continue
+		}
+		s, e := max(j.Start, op.Start), min(j.End, op.End)
+		if e > s && e-s > bestNs {
+			best, bestNs = j, e-s
+		}
+	}
+	return best
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func nearestRank(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// bucketQuantile is the upper bound of the log2 bucket holding quantile q.
+func bucketQuantile(b []uint64, q float64) time.Duration {
+	var n uint64
+	for _, c := range b {
+		n += c
+	}
+	if n == 0 {
+		return 0
+	}
+	want := uint64(q*float64(n) + 0.999999)
+	var seen uint64
+	for i, c := range b {
+		seen += c
+		if seen >= max(want, 1) {
+			return time.Duration(uint64(1) << (i + 1))
+		}
+	}
+	return time.Duration(uint64(1) << len(b))
+}
+
+func pct(n, of int) float64 {
+	if of == 0 {
+		return 0
+	}
+	return 100 * float64(n) / float64(of)
+}
+
+func (s *FSSummary) sentence() string {
+	o := s.Overlap
+	var parts []string
+	if o.Slow > 0 && len(s.Journal) > 0 {
+		parts = append(parts, fmt.Sprintf("%.0f%% of over-SLO requests overlapped a journal commit ≥ %v on the log dir's device (%.0f%% of requests within the SLO did)",
+			pct(o.SlowLongCommit, o.Slow), s.LongCommit, pct(o.WithinLongCommit, o.Within)))
+	}
+	if o.Slow > 0 {
+		parts = append(parts, fmt.Sprintf("%.0f%% overlapped a file operation of the broker slower than %v (%.0f%% within the SLO)",
+			pct(o.SlowSlowOp, o.Slow), s.Min, pct(o.WithinSlowOp, o.Within)))
+	}
+	if len(s.Slowest) > 0 {
+		w := s.Slowest[0]
+		line := fmt.Sprintf("the slowest was a %s of %s by %s, %v", w.Op, w.Group, w.Thread, w.Duration.Round(time.Microsecond))
+		if w.Journal != "" {
+			line += fmt.Sprintf(" during %s %d (%v)", w.Journal, w.JournalTx, w.JournalNs.Round(time.Microsecond))
+		}
+		parts = append(parts, line)
+	}
+	if len(parts) == 0 {
+		return "no slow file operations or journal activity were recorded"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// WriteText writes the summary as the filesystem section of summary.txt.
+func (s *FSSummary) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "Filesystem (operations over %v recorded one by one, all counted in histograms)\n", s.Min)
+	fmt.Fprintf(w, "  %s\n", s.Sentence)
+	for _, d := range s.Devices {
+		fmt.Fprintf(w, "  device %s on %s: %s (%s)\n", d.Dev, d.MountPoint, d.FSType, d.Options)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	if len(s.Files) > 0 {
+		fmt.Fprintln(tw, "  partition/file\tkind\top\tcount\ttotal\tp50≤\tp99≤\tmax\tslow\tslow in windows")
+		for _, f := range s.Files {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%v\t%v\t%v\t%v\t%d\t%d\n", f.Group, f.Kind, f.Op, f.Count, f.Total.Round(time.Microsecond),
+				f.P50, f.P99, f.Max.Round(time.Microsecond), f.Slow, f.SlowInWindows)
+		}
+	}
+	if len(s.Journal) > 0 {
+		fmt.Fprintln(tw, "  journal\tdevice\tcount\tp50\tp99\tmax\t≥ "+s.LongCommit.String())
+		for _, j := range s.Journal {
+			fmt.Fprintf(tw, "  %s\t%s %s\t%d\t%v\t%v\t%v\t%d\n", j.Kind, j.Dev, j.Mount, j.Count, j.P50.Round(time.Microsecond),
+				j.P99.Round(time.Microsecond), j.Max.Round(time.Microsecond), j.Long)
+		}
+	}
+	return tw.Flush()
+}
