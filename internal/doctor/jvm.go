@@ -1,0 +1,195 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/profiler"
+)
+
+// KafkaMainClass is the main class of a Kafka broker (and of lockscope's
+// demo broker, which is named after it).
+const KafkaMainClass = "kafka.Kafka"
+
+// FindBrokers lists the pids of the processes under procDir (normally
+// /proc) whose command line runs KafkaMainClass, lockscope's own excepted.
+func FindBrokers(procDir string) ([]int, error) {
+	ents, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing processes: %w", err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
+		if err != nil {
+			continue // gone, or a kernel thread
+		}
+		if mainClassIndex(splitCmdline(b)) >= 0 {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids, nil
+}
+
+// splitCmdline splits a /proc/PID/cmdline into its arguments.
+func splitCmdline(b []byte) []string {
+	s := strings.TrimRight(string(b), "\x00")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\x00")
+}
+
+// mainClassIndex returns the index of KafkaMainClass in a java command
+// line, or -1. Options that take a separate value (-cp X) are skipped so
+// that a value equal to the class name is not mistaken for it.
+func mainClassIndex(args []string) int {
+	if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "java") {
+		return -1
+	}
+	for i := 1; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-cp" || a == "-classpath" || a == "--class-path" || a == "-p" || a == "--module-path" ||
+			a == "--add-opens" || a == "--add-exports" || a == "--add-modules" || a == "--add-reads":
+			i++
+		case a == "-jar" || a == "-m" || a == "--module":
+			return -1
+		case strings.HasPrefix(a, "-"):
+		case a == KafkaMainClass:
+			return i
+		default:
+			return -1 // another main class
+		}
+	}
+	return -1
+}
+
+// jvmChecks attaches to the JVM pid and checks what a capture depends on.
+// It returns the JVM's command line (nil when the process is unreadable)
+// for the log-dir checks.
+func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
+	dir := "/proc/" + strconv.Itoa(pid)
+	cmdline, cerr := os.ReadFile(dir + "/cmdline")
+	args := splitCmdline(cmdline)
+	what := "pid " + strconv.Itoa(pid)
+	if comm, err := os.ReadFile(dir + "/comm"); err == nil {
+		what += " (" + strings.TrimSpace(string(comm)) + ")"
+	}
+
+	vm, err := attach.Open(pid, o.Attach)
+	switch {
+	case errors.Is(err, attach.ErrNoProcess) || errors.Is(cerr, os.ErrNotExist):
+		r.add(Fail, "jvm", "pid "+strconv.Itoa(pid)+": no such process",
+			"give the broker's pid (pgrep -f kafka.Kafka), or leave --pid out to find it")
+		return nil
+	case errors.Is(err, attach.ErrNotJVM):
+		r.add(Fail, "jvm", what+" is not a HotSpot JVM: "+err.Error(), "give the pid of the broker's java process (pgrep -f kafka.Kafka)")
+		return nil
+	case errors.Is(err, attach.ErrAttachDisabled):
+		r.add(Pass, "jvm", what+" is a HotSpot JVM", "")
+		r.add(Fail, "attach", "the JVM runs with -XX:+DisableAttachMechanism: lockscope cannot start a profiler or read its flags",
+			"restart the broker without -XX:+DisableAttachMechanism (check KAFKA_OPTS, KAFKA_JVM_PERFORMANCE_OPTS, JAVA_TOOL_OPTIONS), or load async-profiler at start-up with -agentpath")
+		r.add(Fail, "DisableAttachMechanism", "true (from the JVM's options)", "remove -XX:+DisableAttachMechanism")
+		return args
+	case err != nil:
+		r.add(Fail, "attach", what+": "+err.Error(), "")
+		return args
+	}
+	r.add(Pass, "jvm", what+" is a HotSpot JVM", "")
+
+	info, err := vm.Info(ctx)
+	if err != nil {
+		fix := ""
+		if errors.Is(err, attach.ErrNoListener) {
+			fix = "the JVM did not open its attach socket: it may run with -XX:+DisableAttachMechanism set in a flags file, have a /tmp cleaned under it, or be stuck in a long pause; try jcmd " + strconv.Itoa(pid) + " VM.version"
+		}
+		r.add(Fail, "attach", "attaching as uid "+strconv.Itoa(int(vm.UID))+": "+err.Error(), fix)
+		return args
+	}
+	r.add(Pass, "attach", fmt.Sprintf("%s (JDK %s), %d threads, attached as uid %d", info.VM, info.JDK, len(info.Threads), vm.UID), "")
+	flagChecks(r, info)
+
+	// help lists the JFR commands when the JVM has the Flight Recorder;
+	// JFR.check would start its machinery in a JVM that never used it.
+	if help, err := vm.Jcmd(ctx, "help"); err != nil {
+		r.add(Warn, "jfr", "listing the JVM's diagnostic commands: "+err.Error(), "")
+	} else if strings.Contains(help, "JFR.start") {
+		r.add(Pass, "jfr", "the JDK Flight Recorder is available (lockscope's fallback when async-profiler is not installed)", "")
+	} else {
+		r.add(Warn, "jfr", "the JVM has no Flight Recorder commands (JDK 8 before 8u262, or a runtime image without jdk.jfr): without async-profiler there is nothing to record Java stacks with",
+			"install async-profiler, or run the broker on JDK 11+ with the jdk.jfr module")
+	}
+
+	if left, err := profiler.Leftovers(vm); err == nil && len(left) > 0 {
+		var names []string
+		for _, l := range left {
+			names = append(names, fmt.Sprintf("%s (%d bytes)", l.Host, l.Size))
+		}
+		r.add(Warn, "leftover recordings", strings.Join(names, ", ")+": a capture died before collecting them (or one is running)",
+			"collect them with lockscope merge, or delete them")
+	}
+	return args
+}
+
+// flagChecks judges the JVM flags that decide stack quality.
+func flagChecks(r *Report, info *attach.Info) {
+	flag := func(name string) (attach.Flag, bool) { f, ok := info.Flags[name]; return f, ok }
+
+	switch f, ok := flag("PreserveFramePointer"); {
+	case !ok:
+		r.add(Info, "PreserveFramePointer", "this JVM has no such flag (before JDK 8u60)", "")
+	case f.Value == "true":
+		r.add(Pass, "PreserveFramePointer", "true ("+f.Origin+"): eBPF user stacks walk through JIT-compiled Java frames", "")
+	default:
+		r.add(Warn, "PreserveFramePointer", "false ("+f.Origin+"): eBPF user stacks stop at the first JIT-compiled Java frame; Java frames come from the profiler only",
+			"add -XX:+PreserveFramePointer to KAFKA_JVM_PERFORMANCE_OPTS and restart (costs about 1-3% CPU)")
+	}
+
+	// A diagnostic flag: VM.flags -all lists it only when diagnostic
+	// options are unlocked.
+	switch f, ok := flag("DebugNonSafepoints"); {
+	case ok && f.Value == "true":
+		r.add(Pass, "DebugNonSafepoints", "true ("+f.Origin+"): async-profiler places samples in inlined methods exactly", "")
+	default:
+		state := "false"
+		if !ok {
+			state = "not shown (UnlockDiagnosticVMOptions is off)"
+		}
+		r.add(Warn, "DebugNonSafepoints", state+": async-profiler attached at run time gets exact inlined frames only for methods compiled after it attached",
+			"add -XX:+UnlockDiagnosticVMOptions -XX:+DebugNonSafepoints to the broker's JVM options")
+	}
+
+	if f, ok := flag("DisableAttachMechanism"); ok && f.Value == "true" {
+		r.add(Fail, "DisableAttachMechanism", "true ("+f.Origin+")", "remove -XX:+DisableAttachMechanism")
+	} else {
+		r.add(Pass, "DisableAttachMechanism", "false: profilers can be started without a restart", "")
+	}
+}
+
+// asyncProfilerCheck says whether and which async-profiler a capture would
+// load.
+func asyncProfilerCheck(r *Report, home string) {
+	in, err := profiler.Locate(home)
+	if err != nil {
+		r.add(Warn, "async-profiler", "not found: captures fall back to the JDK Flight Recorder, which has no wall-clock sampling",
+			strings.TrimPrefix(err.Error(), profiler.ErrNoAsyncProfiler.Error()+": "))
+		return
+	}
+	v := in.Version
+	if v == "" {
+		v = "unknown version"
+	}
+	r.add(Pass, "async-profiler", fmt.Sprintf("%s at %s (found by %s)", v, in.Lib, in.From), "")
+}
