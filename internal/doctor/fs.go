@@ -211,11 +211,11 @@ func ext4Checks(r *Report, g *fsGroup) {
 			"tune2fs -O fast_commit "+dev+" while unmounted (e2fsprogs 1.46+, kernel 5.10+)")
 	}
 
-	interval := "5 (default)"
+	interval := "5 s (default)"
 	if v, ok := opts["commit"]; ok && v != "5" && v != "0" {
-		interval = v
+		interval = v + " s"
 	}
-	r.add(Info, "ext4 commit", where+": commit="+interval+" s: jbd2 commits at least this often; a longer interval makes fewer but larger commits for an fsync to wait behind", "")
+	r.add(Info, "ext4 commit", where+": commit="+interval+": jbd2 commits at least this often; a longer interval makes fewer but larger commits for an fsync to wait behind", "")
 }
 
 // mountOptions splits a comma-separated option list into a map.
