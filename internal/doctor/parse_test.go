@@ -18,10 +18,10 @@ import (
 
 func TestBrokerLogDirs(t *testing.T) {
 	files := map[string]string{
-		"/etc/kafka/server.properties": "# broker\nbroker.id=1\nlog.dirs=/data/a, /data/b ,\\\n  /data/c\nlog.dir=/ignored\n",
+		"/etc/kafka/server.properties":        "# broker\nbroker.id=1\nlog.dirs=/data/a, /data/b ,\\\n  /data/c\nlog.dir=/ignored\n",
 		"/opt/kafka/config/server.properties": "log.dir : /var/kafka\n",
-		"/etc/kafka/empty.properties":          "broker.id=2\n",
-		"/etc/kafka/expand.properties":         "log.dirs=${HOME}/logs\n",
+		"/etc/kafka/empty.properties":         "broker.id=2\n",
+		"/etc/kafka/expand.properties":        "log.dirs=${HOME}/logs\n",
 	}
 	read := func(p string) ([]byte, error) {
 		if s, ok := files[p]; ok {
