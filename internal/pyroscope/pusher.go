@@ -72,7 +72,9 @@ func NewPusher(o Options) (*Pusher, error) {
 	p.client = &outcomeClient{
 		ctx: abortCtx,
 		c: &http.Client{
-			Timeout: o.Timeout,
+			// Its own transport, so Close can drop its idle connections.
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			Timeout:   o.Timeout,
 			// As the uploader's own client: a redirect would drop the
 			// Authorization header and turn into a confusing 401.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -177,6 +179,7 @@ func (p *Pusher) Close(ctx context.Context) error {
 		<-p.done
 	}
 	p.remote.Stop()
+	p.client.c.CloseIdleConnections()
 	p.mu.Lock()
 	left := len(p.queue)
 	p.queue, p.bytes = nil, 0
