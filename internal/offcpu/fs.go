@@ -180,6 +180,11 @@ type FSHistogram struct {
 	Op       FSOp
 	Count    uint64
 	SumNs    uint64
+	// MaxNs is the longest operation (updated without a lock by
+	// concurrent threads: exact unless two of them raced).
+	MaxNs uint64
+	// Bytes sums what the operations returned when they succeeded.
+	Bytes uint64
 	// Buckets[i] counts operations that took [2^i, 2^(i+1)) ns.
 	Buckets [FSHistBuckets]uint64
 }
