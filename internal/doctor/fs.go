@@ -174,7 +174,11 @@ func ext4Checks(r *Report, g *fsGroup) {
 		return
 	}
 	detail := where + ": jbd2"
-	if st, err := jbd2Stats(g.bdev); err == nil {
+	switch st, err := jbd2Stats(g.bdev); {
+	case err != nil:
+	case st.Transactions == 0:
+		detail += ", no commits yet"
+	default:
 		detail += fmt.Sprintf(", %d commits so far, average commit %s", st.Transactions, st.AvgCommit)
 	}
 	r.add(Info, "ext4 journal", detail, "")

@@ -133,12 +133,20 @@ func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
 	}
 
 	if left, err := profiler.Leftovers(vm); err == nil && len(left) > 0 {
+		var total int64
 		var names []string
-		for _, l := range left {
-			names = append(names, fmt.Sprintf("%s (%d bytes)", l.Host, l.Size))
+		for i, l := range left {
+			total += l.Size
+			if i < 3 {
+				names = append(names, l.Host)
+			}
 		}
-		r.add(Warn, "leftover recordings", strings.Join(names, ", ")+": a capture died before collecting them (or one is running)",
-			"collect them with lockscope merge, or delete them")
+		if len(left) > 3 {
+			names = append(names, "...")
+		}
+		r.add(Warn, "leftover recordings", fmt.Sprintf("%d lockscope recordings (%d KiB) in the JVM's /tmp: %s: captures died before collecting them, or one is running",
+			len(left), total>>10, strings.Join(names, ", ")),
+			"lockscope jvm "+strconv.Itoa(pid)+" lists them; copy what you need and delete the rest")
 	}
 	return args
 }
