@@ -149,6 +149,7 @@ func TestDoctorExt4(t *testing.T) {
 		{"ordered", loopfs.Options{Mount: "commit=10"}, Warn, "data=ordered", Warn},
 		{"writeback fast_commit", loopfs.Options{Mount: "data=writeback", Mkfs: []string{"-O", "fast_commit"}}, Pass, "data=writeback", Pass},
 		{"journal", loopfs.Options{Mount: "data=journal,noatime"}, Warn, "data=journal", Warn},
+		{"no journal", loopfs.Options{Mkfs: []string{"-O", "^has_journal"}}, 0, "", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			mnt := loopfs.Mount(t, tt.o)
@@ -168,7 +169,21 @@ func TestDoctorExt4(t *testing.T) {
 			r := runDoctor(t, o)
 			t.Logf("\n%s", text(r))
 			want(t, r, Info, "log dir", "mounted at "+mnt)
+			if len(r.Filesystems) != 1 || r.Filesystems[0].Mountpoint != mnt || r.Filesystems[0].Journal == nil {
+				t.Fatalf("filesystems: %+v", r.Filesystems)
+			}
+			fs := r.Filesystems[0]
+			if tt.modeS == "" {
+				want(t, r, Info, "ext4 journal", mnt+": none (made without has_journal)")
+				if *fs.Journal || len(find(r, "ext4 data mode", "")) != 0 {
+					t.Errorf("journal judged on a filesystem without one: %+v\n%s", fs, text(r))
+				}
+				return
+			}
 			want(t, r, Info, "ext4 journal", mnt+": jbd2")
+			if !*fs.Journal || "data="+fs.DataMode != tt.modeS || fs.FastCommit == nil || *fs.FastCommit != (tt.fc == Pass) {
+				t.Errorf("filesystem record %+v disagrees with the checks", fs)
+			}
 			c := want(t, r, tt.mode, "ext4 data mode", tt.modeS)
 			if tt.mode == Warn && !strings.Contains(c.Fix, "82%") {
 				t.Errorf("data mode advice lacks the investigation's numbers: %+v", c)

@@ -107,7 +107,56 @@ func experimentChecks(r *Report, path string) {
 		}
 		r.add(Info, "experiment", fmt.Sprintf("fewest requests over the SLO in lockscope's own experiment: %s (%.2f%%; %s)",
 			rows[best].Name, 100*rows[best].Share, strings.Join(others, ", ")), "")
+		for _, fs := range r.Filesystems {
+			if i := matchRow(fs, rows); i >= 0 && i != best && rows[i].SLO > 0 && rows[i].Requests > 0 {
+				r.add(Info, "experiment", fmt.Sprintf("%s is set up like %s, which had %.2f%% over the SLO against %s's %.2f%%",
+					fs.Mountpoint, rows[i].Name, 100*rows[i].Share, rows[best].Name, 100*rows[best].Share),
+					"see the ext4/XFS advice above")
+			}
+		}
 	}
+}
+
+// matchRow returns the index of the row whose name describes fs (e.g.
+// "ext4-writeback" or "xfs", as an experiment names its runs), or -1.
+func matchRow(fs Filesystem, rows []ExperimentRow) int {
+	best, bestScore := -1, 0
+	for i, row := range rows {
+		name := strings.ToLower(row.Name)
+		score := 0
+		switch {
+		case fs.Type == "xfs" && strings.Contains(name, "xfs"):
+			score = 10
+		case fs.Type == "ext4" && strings.Contains(name, "ext4"):
+			fast := fs.FastCommit != nil && *fs.FastCommit
+			if strings.Contains(name, "fast") != fast {
+				continue // fast_commit tells the runs apart most
+			}
+			score = 1
+			if fast {
+				score += 3
+			}
+			nojournal := strings.Contains(name, "nojournal") || strings.Contains(name, "no-journal") || strings.Contains(name, "no_journal")
+			modes := strings.Contains(name, "ordered") || strings.Contains(name, "writeback") || strings.Contains(name, "journal")
+			switch {
+			case fs.Journal != nil && !*fs.Journal:
+				if nojournal {
+					score += 3
+				}
+			case nojournal:
+				continue
+			case fs.DataMode != "" && strings.Contains(name, fs.DataMode):
+				score += 2
+			case fs.DataMode == "ordered" && !modes:
+				score++ // "ext4" alone is ext4's default mode
+			}
+		}
+		// A bare "ext4" row matches only the default mode.
+		if score >= 2 && score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best
 }
 
 // round shortens a latency for a line of text.

@@ -65,11 +65,14 @@ func TestExperiment(t *testing.T) {
 		t.Errorf("over the SLO: %+v", rows)
 	}
 
-	r := &Report{}
+	yes, no := true, false
+	r := &Report{Filesystems: []Filesystem{{Mountpoint: "/var/lib/kafka", Type: "ext4", Journal: &yes, DataMode: "ordered", FastCommit: &no}}}
 	experimentChecks(r, filepath.Join(dir, ExperimentFile))
 	t.Logf("\n%s", text(r))
 	want(t, r, Info, "experiment", "ext4-ordered: 2000 requests, p99 5ms, p99.9 3s, max 3s, 1.00% over 65ms (20)")
 	want(t, r, Info, "experiment", "fewest requests over the SLO in lockscope's own experiment: xfs (0.00%; ext4-ordered 1.00%, ext4-writeback 1.00%)")
+
+	want(t, r, Info, "experiment", "/var/lib/kafka is set up like ext4-ordered, which had 1.00% over the SLO against xfs's 0.00%")
 
 	// Not a comparison.
 	bad := filepath.Join(dir, "bad.json")

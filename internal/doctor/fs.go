@@ -54,6 +54,28 @@ type fsGroup struct {
 	dirs  []string
 	bdev  string // the kernel's name of the block device, e.g. "vda", "dm-0"
 	root  string // prefix that makes the JVM's paths host paths
+	fs    *Filesystem
+}
+
+// Filesystem is what doctor learnt of the filesystem holding one or more
+// log dirs. Fields that do not apply to its type, or could not be learnt,
+// are zero (nil for the yes/no ones).
+type Filesystem struct {
+	Dirs       []string `json:"dirs"`
+	Source     string   `json:"dirs_from"` // where the dirs came from, e.g. "log.dirs in FILE"
+	Mountpoint string   `json:"mountpoint"`
+	Type       string   `json:"type"`
+	Device     string   `json:"device"`
+	Options    string   `json:"options"` // per-mount, then superblock options
+	// ext4
+	Journal        *bool         `json:"journal,omitempty"` // a jbd2 journal is loaded
+	DataMode       string        `json:"data_mode,omitempty"`
+	FastCommit     *bool         `json:"fast_commit,omitempty"`
+	CommitInterval time.Duration `json:"commit_interval_ns,omitempty"`
+	JournalCommits int64         `json:"journal_commits,omitempty"` // since mount
+	AvgCommit      time.Duration `json:"avg_commit_ns,omitempty"`
+	// XFS
+	LogBytes int64 `json:"xfs_log_bytes,omitempty"`
 }
 
 // logDirChecks finds the filesystem of each log dir, as the process pid
@@ -110,6 +132,9 @@ func logDirChecks(ctx context.Context, r *Report, pid int, dirs []string, source
 func fsChecks(ctx context.Context, r *Report, g *fsGroup, source string) {
 	m := g.mount
 	where := m.Mountpoint
+	g.fs = &Filesystem{Dirs: g.dirs, Source: source, Mountpoint: m.Mountpoint, Type: m.FSType, Device: m.Source,
+		Options: strings.Trim(m.Options+","+m.VFSOptions, ",")}
+	defer func() { r.Filesystems = append(r.Filesystems, *g.fs) }()
 	r.add(Info, "log dir", fmt.Sprintf("%s (%s) on %s %s mounted at %s (%s)", strings.Join(g.dirs, ", "), source, m.FSType, m.Source, m.Mountpoint, m.VFSOptions), "")
 	switch m.FSType {
 	case "ext4", "ext3":
@@ -159,6 +184,9 @@ func ext4Checks(r *Report, g *fsGroup) {
 	} else if m, _ := filepath.Glob("/proc/fs/jbd2/" + g.bdev + "-*"); g.bdev != "" {
 		journal, known = len(m) > 0, true
 	}
+	if known {
+		g.fs.Journal = &journal
+	}
 	switch {
 	case !known:
 		r.add(Warn, "ext4 journal", where+": cannot tell whether it has a journal", "run lockscope as root")
@@ -180,6 +208,7 @@ func ext4Checks(r *Report, g *fsGroup) {
 		detail += ", no commits yet"
 	default:
 		detail += fmt.Sprintf(", %d commits so far, average commit %s", st.Transactions, st.AvgCommit)
+		g.fs.JournalCommits, g.fs.AvgCommit = st.Transactions, st.AvgCommit
 	}
 	r.add(Info, "ext4 journal", detail, "")
 
@@ -187,20 +216,22 @@ func ext4Checks(r *Report, g *fsGroup) {
 	if g.bdev == "" {
 		dev = g.mount.Source
 	}
-	switch mode := opts["data"]; mode {
+	mode := cmp.Or(opts["data"], "ordered")
+	g.fs.DataMode = mode
+	switch mode {
 	case "writeback":
 		r.add(Pass, "ext4 data mode", where+": data=writeback: journal commits do not wait for file data to reach the disk. "+allegro, "")
 	case "journal":
 		r.add(Warn, "ext4 data mode", where+": data=journal: every byte is written twice, through the journal, and each commit carries the data",
 			"remount with data=writeback (needs a full umount and mount; set it in /etc/fstab), or move the log dirs to XFS. "+allegro)
 	default:
-		if mode == "" {
-			mode = "ordered"
-		}
 		r.add(Warn, "ext4 data mode", where+": data="+mode+" (ext4's default): every journal commit first writes out the data of the files it covers, and a write that waits for the commit holds the log's lock",
 			"mount with data=writeback (not on remount: umount, then mount -o data=writeback, or set it in /etc/fstab; tune2fs -o journal_data_writeback "+dev+" makes it the default), or enable fast_commit, or move the log dirs to XFS; Kafka's recovery checks batch CRCs after an unclean shutdown. "+allegro)
 	}
 
+	if sb != nil {
+		g.fs.FastCommit = &sb.FastCommit
+	}
 	switch {
 	case sb == nil:
 		r.add(Info, "ext4 fast_commit", where+": unknown, reading the superblock of "+dev+": "+errText(sbErr), "dumpe2fs -h "+dev+" | grep features")
@@ -216,8 +247,12 @@ func ext4Checks(r *Report, g *fsGroup) {
 	}
 
 	interval := "5 s (default)"
+	g.fs.CommitInterval = 5 * time.Second
 	if v, ok := opts["commit"]; ok && v != "5" && v != "0" {
 		interval = v + " s"
+		if n, err := strconv.Atoi(v); err == nil {
+			g.fs.CommitInterval = time.Duration(n) * time.Second
+		}
 	}
 	r.add(Info, "ext4 commit", where+": commit="+interval+": jbd2 commits at least this often; a longer interval makes fewer but larger commits for an fsync to wait behind", "")
 }
@@ -417,6 +452,7 @@ func xfsChecks(ctx context.Context, r *Report, g *fsGroup) {
 				kind = "external"
 			}
 			log = fmt.Sprintf("%s log of %d MiB", kind, l.Bytes>>20)
+			g.fs.LogBytes = l.Bytes
 		} else if err != nil {
 			log += " (xfs_info: " + err.Error() + ")"
 		}

@@ -63,6 +63,11 @@ func privileges(r *Report) {
 		r.add(Warn, "privileges", "reading /proc/self/status: "+err.Error(), "")
 		return
 	}
+	r.Checks = append(r.Checks, judgePrivileges(os.Geteuid(), caps))
+}
+
+// judgePrivileges judges an effective uid and capability set.
+func judgePrivileges(euid int, caps uint64) Check {
 	var have, missing []string
 	for _, c := range []struct {
 		bit  uint
@@ -74,22 +79,25 @@ func privileges(r *Report) {
 			missing = append(missing, c.name)
 		}
 	}
-	euid := os.Geteuid()
 	who := "uid " + strconv.Itoa(euid)
 	if euid == 0 {
 		who = "root"
 	}
+	with := " with " + strings.Join(have, ", ")
+	if len(have) == 0 {
+		with = " without capabilities"
+	}
 	switch {
 	case euid == 0 && len(missing) == 0:
-		r.add(Pass, "privileges", who+" with "+strings.Join(have, ", "), "")
+		return Check{Pass, "privileges", who + with, ""}
 	case caps&(1<<capBPF) != 0 && caps&(1<<capPerfmon) != 0 || caps&(1<<capSysAdmin) != 0:
 		// The capabilities suffice for the kernel, but lockscope also
 		// attaches to JVMs of other users and reads their /proc files.
-		r.add(Warn, "privileges", who+" with "+strings.Join(have, ", ")+" (missing "+strings.Join(missing, ", ")+")",
-			"run lockscope as root (sudo): the off-CPU collector and attaching to another user's JVM need it")
+		return Check{Warn, "privileges", who + with + " (missing " + strings.Join(missing, ", ") + ")",
+			"run lockscope as root (sudo): the off-CPU collector checks for root, and attaching to another user's JVM needs it"}
 	default:
-		r.add(Fail, "privileges", who+" without CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN: eBPF programs cannot be loaded",
-			"run lockscope as root (sudo)")
+		return Check{Fail, "privileges", who + with + ": neither CAP_BPF with CAP_PERFMON nor CAP_SYS_ADMIN, so eBPF programs cannot be loaded",
+			"run lockscope as root (sudo)"}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -290,4 +291,75 @@ func run(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+func TestPrivileges(t *testing.T) {
+	all := uint64(1<<capBPF | 1<<capPerfmon | 1<<capSysAdmin | 1<<capSyslog)
+	for _, tt := range []struct {
+		euid int
+		caps uint64
+		want Status
+		sub  string
+	}{
+		{0, all, Pass, "root with CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN"},
+		{1000, 1<<capBPF | 1<<capPerfmon, Warn, "uid 1000 with CAP_BPF, CAP_PERFMON (missing CAP_SYS_ADMIN)"},
+		{1000, 1 << capSysAdmin, Warn, "missing CAP_BPF, CAP_PERFMON"},
+		{1000, 1 << capBPF, Fail, "neither"},
+		{1000, 0, Fail, "uid 1000 without capabilities"},
+		{0, 1 << capSysAdmin, Warn, "root with CAP_SYS_ADMIN"}, // root in a restricted container
+	} {
+		c := judgePrivileges(tt.euid, tt.caps)
+		if c.Status != tt.want || !strings.Contains(c.Detail, tt.sub) || c.Status != Pass && c.Fix == "" {
+			t.Errorf("judgePrivileges(%d, %#x) = %+v, want %s containing %q and a fix", tt.euid, tt.caps, c, tt.want, tt.sub)
+		}
+	}
+	// This process's own status file parses.
+	if _, err := effectiveCaps("/proc/self/status"); err != nil {
+		t.Error(err)
+	}
+	if _, err := effectiveCaps("/proc/self/cmdline"); err == nil {
+		t.Error("a file without CapEff parsed")
+	}
+}
+
+func TestKallsyms(t *testing.T) {
+	dir := t.TempDir()
+	hidden := filepath.Join(dir, "hidden")
+	os.WriteFile(hidden, []byte("0000000000000000 A fixed_percpu_data\n0000000000000000 T _stext\n"), 0o644)
+	shown := filepath.Join(dir, "shown")
+	os.WriteFile(shown, []byte("0000000000000000 A fixed_percpu_data\nffffffff81000000 T _stext\n"), 0o644)
+	if ok, err := kallsymsReadable(hidden); ok || err != nil {
+		t.Errorf("zero addresses: %v, %v", ok, err)
+	}
+	if ok, err := kallsymsReadable(shown); !ok || err != nil {
+		t.Errorf("real addresses: %v, %v", ok, err)
+	}
+	if _, err := kallsymsReadable(filepath.Join(dir, "missing")); err == nil {
+		t.Error("missing file: no error")
+	}
+}
+
+func TestMatchRow(t *testing.T) {
+	rows := []ExperimentRow{{Name: "ext4-ordered"}, {Name: "ext4-writeback"}, {Name: "ext4-fast_commit"}, {Name: "xfs"}, {Name: "ext4-nojournal"}}
+	yes, no := true, false
+	for _, tt := range []struct {
+		fs   Filesystem
+		want string
+	}{
+		{Filesystem{Type: "ext4", Journal: &yes, DataMode: "ordered", FastCommit: &no}, "ext4-ordered"},
+		{Filesystem{Type: "ext4", Journal: &yes, DataMode: "writeback", FastCommit: &no}, "ext4-writeback"},
+		{Filesystem{Type: "ext4", Journal: &yes, DataMode: "ordered", FastCommit: &yes}, "ext4-fast_commit"},
+		{Filesystem{Type: "ext4", Journal: &no}, "ext4-nojournal"},
+		{Filesystem{Type: "xfs"}, "xfs"},
+		{Filesystem{Type: "btrfs"}, ""},
+		{Filesystem{Type: "ext4", Journal: &yes, DataMode: "journal", FastCommit: &no}, ""},
+	} {
+		got := ""
+		if i := matchRow(tt.fs, rows); i >= 0 {
+			got = rows[i].Name
+		}
+		if got != tt.want {
+			t.Errorf("matchRow(%+v) = %q, want %q", tt.fs, got, tt.want)
+		}
+	}
 }

@@ -65,6 +65,8 @@ type Report struct {
 	// JVM names them.
 	LogDirs []string `json:"log_dirs,omitempty"`
 	Checks  []Check  `json:"checks"`
+	// Filesystems are those of the log dirs, in the order found.
+	Filesystems []Filesystem `json:"filesystems,omitempty"`
 	// Experiment holds the rows of a filesystem experiment, when one was
 	// given.
 	Experiment []ExperimentRow `json:"experiment,omitempty"`
