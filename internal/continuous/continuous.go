@@ -139,6 +139,7 @@ func Run(ctx context.Context, o Options) error {
 			break
 		}
 		if ctx.Err() != nil {
+			logf("period %d: %v (stopping)", n, err)
 			break
 		}
 		logf("period %d: %v (next try in %v)", n, err, period)

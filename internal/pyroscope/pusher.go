@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -373,7 +374,13 @@ func (c *outcomeClient) record(err error) {
 func (c *outcomeClient) Do(req *http.Request) (*http.Response, error) {
 	resp, err := c.c.Do(req.WithContext(c.ctx))
 	if err != nil {
-		c.record(fmt.Errorf("pushing profile: %w", err))
+		// Name the server, not the whole ingest URL with its query.
+		cause := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			cause = ue.Err
+		}
+		c.record(fmt.Errorf("pushing profile to %s: %w", req.URL.Host, cause))
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusOK {

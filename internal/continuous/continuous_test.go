@@ -1,0 +1,261 @@
+package continuous
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/lockscope/lockscope/internal/demobroker"
+	"github.com/lockscope/lockscope/internal/profiler"
+	"github.com/lockscope/lockscope/internal/pyroscope"
+	"github.com/lockscope/lockscope/internal/pyroscope/pyroscopetest"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	good := Options{
+		Capture:   capture.Options{PID: 1, SLO: time.Millisecond, Kind: "service", Latency: "none", Profiler: profiler.DefaultOptions()},
+		Pyroscope: pyroscope.Options{URL: "http://127.0.0.1:4040"},
+	}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		mod  func(*Options)
+		want string
+	}{
+		"short period":    {func(o *Options) { o.Period = 10 * time.Millisecond }, "at least 1s"},
+		"negative period": {func(o *Options) { o.Period = -time.Second }, "must be positive"},
+		"no pid":          {func(o *Options) { o.Capture.PID = 0 }, "--pid"},
+		"no pyroscope":    {func(o *Options) { o.Pyroscope.URL = "" }, "--pyroscope"},
+		"bad label":       {func(o *Options) { o.Pyroscope.Labels = map[string]string{"slo_breach": "x"} }, "set by lockscope"},
+		"negative flush":  {func(o *Options) { o.FlushTimeout = -1 }, "flush timeout"},
+	} {
+		o := good
+		tc.mod(&o)
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestDefaultLabels(t *testing.T) {
+	host, _ := os.Hostname()
+	l := map[string]string{}
+	defaultLabels(l, "kafka:9093,9094")
+	if l["host"] != host || l["broker"] != host+":9093" {
+		t.Errorf("labels %v", l)
+	}
+	l = map[string]string{"broker": "3"}
+	defaultLabels(l, "none")
+	if l["broker"] != "3" {
+		t.Errorf("user's broker label overridden: %v", l)
+	}
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: continuous mode captures with BPF and a packet socket (CI runs as root)")
+	}
+}
+
+// produce runs n kgo clients producing about rate records a second in all
+// until ctx ends.
+func produce(ctx context.Context, t *testing.T, addr string, n, rate int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range n {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("orders"), kgo.DisableIdempotentWrite(),
+			kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			tick := time.NewTicker(time.Second * time.Duration(n) / time.Duration(rate))
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					cl.Produce(ctx, &kgo.Record{Value: []byte("0123456789abcdef")}, nil)
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+
+// TestContinuousEndToEnd: the demo broker stalls inside its append lock
+// now and then under eight producers; continuous mode with a 3 s period
+// pushes to a test ingest endpoint. Two full periods and a third cut short
+// by the context must all be pushed, with slo_breach true and false, the
+// documented profile types and the host and broker labels; the capture
+// gate is taken once per period; nothing stays in the JVM.
+func TestContinuousEndToEnd(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := demobroker.Start(ctx, demobroker.Config{LogDir: t.TempDir(), Partitions: 3, StallMs: 150, StallEvery: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	wg := produce(loadCtx, t, b.Addr(), 8, 600)
+	defer func() { stopLoad(); wg.Wait() }()
+	time.Sleep(2 * time.Second) // metadata, connections, JIT warm-up
+
+	srv := pyroscopetest.New(t)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		mu       sync.Mutex
+		reports  []*capture.Report
+		gate     int
+		held     bool
+		overlaps int
+	)
+	popts := profiler.DefaultOptions()
+	popts.Profiler = profiler.JFR // async-profiler cannot be installed here
+	o := Options{
+		Capture: capture.Options{PID: b.Pid(), SLO: 65 * time.Millisecond, Kind: "service", Latency: "kafka:" + port(b.Addr()),
+			Interface: "lo", Profiler: popts, MinBlock: time.Millisecond, RequireOffCPU: true, Version: "test"},
+		Period:    3 * time.Second,
+		Pyroscope: pyroscope.Options{URL: srv.URL, Labels: map[string]string{"cluster": "demo"}},
+		Acquire: func(context.Context) (func(), error) {
+			mu.Lock()
+			defer mu.Unlock()
+			gate++
+			if held {
+				overlaps++
+			}
+			held = true
+			return func() { mu.Lock(); held = false; mu.Unlock() }, nil
+		},
+		OnReport: func(r *capture.Report) {
+			mu.Lock()
+			reports = append(reports, r)
+			n := len(reports)
+			mu.Unlock()
+			if n == 2 {
+				// Cut the third period short, a second into it.
+				time.AfterFunc(1500*time.Millisecond, stop)
+			}
+		},
+		Logf: t.Logf,
+	}
+	if err := Run(runCtx, o); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) != 3 || gate != 3 || overlaps != 0 || held {
+		t.Fatalf("%d reports, gate taken %d times (%d overlapping, held at the end %v); want 3 periods, one gate each",
+			len(reports), gate, overlaps, held)
+	}
+	if e := reports[2].Meta.Ended; e != "interrupted" {
+		t.Errorf("third period ended %q, want interrupted", e)
+	}
+	for i, r := range reports {
+		if _, err := os.Stat(r.Dir); err == nil {
+			t.Errorf("period %d's bundle %s was not removed", i+1, r.Dir)
+		}
+	}
+	host, _ := os.Hostname()
+	seen := map[string]bool{}   // slo_breach + profile type
+	periods := map[int64]bool{} // pushed periods by start
+	for _, in := range srv.Ingests() {
+		if in.App != pyroscope.DefaultAppName || in.Labels["host"] != host || in.Labels["broker"] != host+":"+port(b.Addr()) ||
+			in.Labels["cluster"] != "demo" {
+			t.Errorf("push %s %v", in.App, in.Labels)
+		}
+		seen[in.Labels["slo_breach"]+" "+in.ProfileType] = true
+		periods[in.From.UnixNano()] = true
+		if !in.Until.After(in.From) || in.Until.Sub(in.From) > 30*time.Second {
+			t.Errorf("push %v..%v", in.From, in.Until)
+		}
+	}
+	t.Logf("pushed: %d profiles over %d periods: %v", len(srv.Ingests()), len(periods), seen)
+	if len(periods) != 3 {
+		t.Errorf("profiles of %d periods pushed, want 3 (the cut-short one too)", len(periods))
+	}
+	for _, want := range []string{
+		"true wall:wall:nanoseconds:wall:nanoseconds",
+		"false wall:wall:nanoseconds:wall:nanoseconds",
+		"true lock:lock:nanoseconds:lock:nanoseconds",
+		"true switched_out:switched_out:nanoseconds:switched_out:nanoseconds",
+		"false switched_out:switched_out:nanoseconds:switched_out:nanoseconds",
+		"true blame:blame:nanoseconds:blame:nanoseconds",
+	} {
+		if !seen[want] {
+			t.Errorf("no push of %s", want)
+		}
+	}
+	// Nothing lingers: no lockscope recording left in the JVM.
+	vm, err := attach.Open(b.Pid(), attach.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := vm.Jcmd(ctx, "JFR.check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "lockscope-") {
+		t.Errorf("a lockscope recording is still in the JVM:\n%s", out)
+	}
+}
+
+// TestContinuousJVMExits: the JVM dies during a period; Run says so and
+// returns instead of retrying forever, with Pyroscope unreachable too.
+func TestContinuousJVMExits(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := demobroker.Start(ctx, demobroker.Config{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	popts := profiler.DefaultOptions()
+	popts.Profiler = profiler.JFR
+	var periods int
+	o := Options{
+		Capture: capture.Options{PID: b.Pid(), SLO: 65 * time.Millisecond, Kind: "service", Latency: "kafka:" + port(b.Addr()),
+			Interface: "lo", Profiler: popts},
+		Period:       3 * time.Second,
+		Pyroscope:    pyroscope.Options{URL: "http://127.0.0.1:1", RetryMin: time.Millisecond, RetryMax: time.Millisecond},
+		FlushTimeout: time.Second,
+		OnReport: func(*capture.Report) {
+			periods++
+			if periods == 1 {
+				// Inside the second period.
+				time.AfterFunc(time.Second, func() { syscall.Kill(b.Pid(), syscall.SIGKILL) })
+			}
+		},
+		Logf: t.Logf,
+	}
+	t0 := time.Now()
+	err = Run(ctx, o)
+	if err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("Run after the JVM died: %v, want an error saying it exited", err)
+	}
+	if d := time.Since(t0); d > 40*time.Second {
+		t.Errorf("Run took %v; want it to end within seconds of the JVM's death", d)
+	}
+	if periods < 1 {
+		t.Errorf("%d periods reported", periods)
+	}
+}
