@@ -223,3 +223,50 @@ func TestDoctorKafkaCommandLine(t *testing.T) {
 		t.Errorf("from the file: %+v, %v", dirs, err)
 	}
 }
+
+// TestDoctorMountNamespace runs a Kafka-shaped JVM in a mount namespace of
+// its own where its log dir is a tmpfs that the host does not see: doctor
+// must judge the filesystem the broker writes to, not the host's view of
+// the same path.
+func TestDoctorMountNamespace(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare not found: install util-linux")
+	}
+	work := t.TempDir()
+	classes := filepath.Join(work, "classes")
+	src := filepath.Join(work, "Kafka.java")
+	if err := os.WriteFile(src, []byte(kafkaSource), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "javac", "-d", classes, src)
+	logs := filepath.Join(work, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "mount -t tmpfs lockscope-doctor-test " + logs + " && exec java -Xmx32m -XX:+UseSerialGC -cp " + classes +
+		" kafka.Kafka --override log.dirs=" + logs
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("java: %q, %v", line, err)
+	}
+
+	r := runDoctor(t, jvmOptions(cmd.Process.Pid)) // unshare and sh exec'd into java
+	t.Logf("\n%s", text(r))
+	want(t, r, Pass, "attach", "JDK 17")
+	want(t, r, Info, "log dir", logs+" (--override log.dirs) on tmpfs lockscope-doctor-test")
+	want(t, r, Warn, "filesystem", "tmpfs keeps the logs in memory")
+}
