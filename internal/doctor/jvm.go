@@ -101,7 +101,9 @@ func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
 		r.add(Pass, "jvm", what+" is a HotSpot JVM", "")
 		r.add(Fail, "attach", "the JVM runs with -XX:+DisableAttachMechanism: lockscope cannot start a profiler or read its flags",
 			"restart the broker without -XX:+DisableAttachMechanism (check KAFKA_OPTS, KAFKA_JVM_PERFORMANCE_OPTS, JAVA_TOOL_OPTIONS), or load async-profiler at start-up with -agentpath")
-		r.add(Fail, "DisableAttachMechanism", "true (from the JVM's options)", "remove -XX:+DisableAttachMechanism")
+		// The flags can still be read where they were set: the options.
+		environ, _ := os.ReadFile(dir + "/environ")
+		flagChecks(r, &attach.Info{Flags: optionFlags(args, environ)})
 		return args
 	case err != nil:
 		r.add(Fail, "attach", what+": "+err.Error(), "")
@@ -149,6 +151,54 @@ func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
 			"lockscope jvm "+strconv.Itoa(pid)+" lists them; copy what you need and delete the rest")
 	}
 	return args
+}
+
+// optionFlags reads the flags doctor judges from a JVM's options, in the
+// order HotSpot applies them (the last wins): JAVA_TOOL_OPTIONS,
+// JDK_JAVA_OPTIONS, the command line up to the main class, _JAVA_OPTIONS.
+// Flags not set there get their defaults, marked so. It is the fallback
+// when the JVM cannot be asked.
+func optionFlags(args []string, environ []byte) map[string]attach.Flag {
+	env := map[string]string{}
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	if i := mainClassIndex(args); i > 0 {
+		args = args[:i]
+	}
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	var opts []string
+	opts = append(opts, strings.Fields(env["JAVA_TOOL_OPTIONS"])...)
+	opts = append(opts, strings.Fields(env["JDK_JAVA_OPTIONS"])...)
+	opts = append(opts, args...)
+	opts = append(opts, strings.Fields(env["_JAVA_OPTIONS"])...)
+	set := map[string]string{}
+	for _, o := range opts {
+		if rest, ok := strings.CutPrefix(o, "-XX:+"); ok {
+			set[rest] = "true"
+		} else if rest, ok := strings.CutPrefix(o, "-XX:-"); ok {
+			set[rest] = "false"
+		}
+	}
+	flag := func(name string) attach.Flag {
+		if v, ok := set[name]; ok {
+			return attach.Flag{Type: "bool", Value: v, Origin: "from the JVM's options"}
+		}
+		return attach.Flag{Type: "bool", Value: "false", Origin: "default, per the JVM's options"}
+	}
+	flags := map[string]attach.Flag{}
+	for _, name := range []string{"PreserveFramePointer", "DisableAttachMechanism", "UnlockDiagnosticVMOptions"} {
+		flags[name] = flag(name)
+	}
+	// VM.flags shows diagnostic flags only when they are unlocked.
+	if flags["UnlockDiagnosticVMOptions"].Value == "true" {
+		flags["DebugNonSafepoints"] = flag("DebugNonSafepoints")
+	}
+	return flags
 }
 
 // flagChecks judges the JVM flags that decide stack quality.

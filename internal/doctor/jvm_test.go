@@ -74,7 +74,9 @@ func TestDoctorAttachDisabled(t *testing.T) {
 	if !strings.Contains(c.Fix, "restart the broker without -XX:+DisableAttachMechanism") {
 		t.Errorf("attach failure without its fix: %+v", c)
 	}
-	want(t, r, Fail, "DisableAttachMechanism", "true")
+	// The flags are read from the JVM's options instead.
+	want(t, r, Fail, "DisableAttachMechanism", "true (from the JVM's options)")
+	want(t, r, Warn, "PreserveFramePointer", "false (default, per the JVM's options)")
 	if !j.Alive() {
 		t.Error("the JVM died: doctor must not signal a JVM whose attach mechanism is off")
 	}

@@ -363,3 +363,26 @@ func TestMatchRow(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionFlags(t *testing.T) {
+	args := []string{"/usr/bin/java", "-XX:+PreserveFramePointer", "-XX:+UnlockDiagnosticVMOptions", "-cp", "x", "kafka.Kafka", "-XX:-PreserveFramePointer"}
+	env := []byte("JAVA_TOOL_OPTIONS=-XX:+DebugNonSafepoints\x00_JAVA_OPTIONS=-XX:+DisableAttachMechanism\x00PATH=/bin\x00")
+	got := optionFlags(args, env)
+	for name, want := range map[string]string{
+		"PreserveFramePointer":      "true", // the program's own argument after the class is not an option
+		"UnlockDiagnosticVMOptions": "true",
+		"DebugNonSafepoints":        "true",
+		"DisableAttachMechanism":    "true",
+	} {
+		if got[name].Value != want || got[name].Origin != "from the JVM's options" {
+			t.Errorf("%s = %+v, want %s from the options", name, got[name], want)
+		}
+	}
+	got = optionFlags([]string{"java", "-cp", "x", "kafka.Kafka"}, nil)
+	if f := got["PreserveFramePointer"]; f.Value != "false" || !strings.Contains(f.Origin, "default") {
+		t.Errorf("unset flag: %+v", f)
+	}
+	if _, ok := got["DebugNonSafepoints"]; ok {
+		t.Error("a diagnostic flag shown without UnlockDiagnosticVMOptions")
+	}
+}
