@@ -134,15 +134,17 @@ func loadOffCPU(ctx context.Context, r *Report, target int) {
 
 // tracefs checks that classic tracepoints (the filesystem tracer's ext4
 // and jbd2 events, perf and bpftrace) can be used.
-func tracefs(r *Report) {
-	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+func tracefs(r *Report) { tracefsIn(r, "/sys/kernel/tracing", "/sys/kernel/debug/tracing") }
+
+func tracefsIn(r *Report, dirs ...string) {
+	for _, dir := range dirs {
 		if ents, err := os.ReadDir(dir + "/events"); err == nil && len(ents) > 0 {
 			r.add(Pass, "tracefs", dir+" is mounted ("+strconv.Itoa(len(ents))+" event systems)", "")
 			return
 		}
 	}
-	r.add(Warn, "tracefs", "/sys/kernel/tracing has no events: tracefs is not mounted, classic tracepoints (jbd2, ext4, perf, bpftrace) cannot be used",
-		"mount -t tracefs nodev /sys/kernel/tracing")
+	r.add(Warn, "tracefs", dirs[0]+" has no events: tracefs is not mounted, classic tracepoints (jbd2, ext4, perf, bpftrace) cannot be used",
+		"mount -t tracefs nodev "+dirs[0])
 }
 
 // sysctls checks the kernel settings that decide what profilers may see.

@@ -272,3 +272,17 @@ func TestDoctorMountNamespace(t *testing.T) {
 	want(t, r, Info, "log dir", logs+" (--override log.dirs) on tmpfs lockscope-doctor-test")
 	want(t, r, Warn, "filesystem", "tmpfs keeps the logs in memory")
 }
+
+// TestDoctorOtherUser checks a JVM running as another user: attach takes
+// its credentials, and the report says whose they were.
+func TestDoctorOtherUser(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	j := jvmtest.Start(t, jvmtest.Config{User: "lockscope-test"})
+	r := runDoctor(t, jvmOptions(j.PID))
+	uid, _ := jvmtest.EnsureUser(t, "lockscope-test")
+	want(t, r, Pass, "attach", "attached as uid "+strconv.Itoa(int(uid)))
+	if r.Count(Fail) != 0 {
+		t.Errorf("failed checks:\n%s", text(r))
+	}
+}

@@ -386,3 +386,55 @@ func TestOptionFlags(t *testing.T) {
 		t.Error("a diagnostic flag shown without UnlockDiagnosticVMOptions")
 	}
 }
+
+func TestTracefs(t *testing.T) {
+	empty, mounted := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(mounted, "events", "sched"), 0o755)
+	r := &Report{}
+	tracefsIn(r, empty, mounted)
+	if len(r.Checks) != 1 || r.Checks[0].Status != Pass || !strings.Contains(r.Checks[0].Detail, mounted+" is mounted (1 event systems)") {
+		t.Errorf("second place mounted: %+v", r.Checks)
+	}
+	r = &Report{}
+	tracefsIn(r, empty)
+	if len(r.Checks) != 1 || r.Checks[0].Status != Warn || r.Checks[0].Fix != "mount -t tracefs nodev "+empty {
+		t.Errorf("unmounted: %+v", r.Checks)
+	}
+}
+
+// TestFindBroker reads a fake /proc: one broker, none, two, and processes
+// that only look like one.
+func TestFindBroker(t *testing.T) {
+	proc := func(cmdlines map[string]string) string {
+		dir := t.TempDir()
+		for pid, c := range cmdlines {
+			os.MkdirAll(filepath.Join(dir, pid), 0o755)
+			os.WriteFile(filepath.Join(dir, pid, "cmdline"), []byte(strings.ReplaceAll(c, " ", "\x00")+"\x00"), 0o644)
+		}
+		os.MkdirAll(filepath.Join(dir, "self"), 0o755)
+		return dir
+	}
+	kafka := "/usr/bin/java -Xmx1G -cp /opt/kafka/libs/* kafka.Kafka /etc/kafka/server.properties"
+	others := map[string]string{
+		"10": "/usr/bin/java -cp x org.apache.zookeeper.server.quorum.QuorumPeerMain zoo.cfg",
+		"11": "grep kafka.Kafka",
+		"12": "/usr/bin/java -jar kafka.Kafka",
+	}
+	one := map[string]string{"20": kafka}
+	for k, v := range others {
+		one[k] = v
+	}
+	r := &Report{}
+	if pid := findBroker(r, proc(one)); pid != 20 || len(r.Checks) != 0 {
+		t.Errorf("one broker: pid %d, %+v", pid, r.Checks)
+	}
+	r = &Report{}
+	if pid := findBroker(r, proc(others)); pid != 0 || len(r.Checks) != 1 || r.Checks[0].Status != Info {
+		t.Errorf("no broker: pid %d, %+v", pid, r.Checks)
+	}
+	r = &Report{}
+	if pid := findBroker(r, proc(map[string]string{"30": kafka, "31": kafka})); pid != 0 || len(r.Checks) != 1 ||
+		r.Checks[0].Status != Warn || !strings.Contains(r.Checks[0].Detail, "pids 30, 31") {
+		t.Errorf("two brokers: pid %d, %+v", pid, r.Checks)
+	}
+}

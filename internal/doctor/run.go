@@ -22,7 +22,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	pid := o.PID
 	var found Report // the broker search's finding, shown after the host's
 	if pid == 0 && !o.NoJVM {
-		pid = findBroker(&found)
+		pid = findBroker(&found, "/proc")
 	}
 	target := 1 // the off-CPU program is loaded for the broker, else for init
 	if pid > 0 {
@@ -54,8 +54,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 // findBroker returns the pid of the only kafka.Kafka JVM, or 0 after
 // saying why there is none to check.
-func findBroker(r *Report) int {
-	pids, err := FindBrokers("/proc")
+func findBroker(r *Report, procDir string) int {
+	pids, err := FindBrokers(procDir)
 	switch {
 	case err != nil:
 		r.add(Warn, "broker", err.Error(), "give the broker's pid with --pid")
