@@ -37,7 +37,7 @@ type Collector struct {
 	readErr error
 
 	malformed atomic.Uint64
-	names     *threadNames
+	names     *ThreadNames
 
 	closeOnce sync.Once
 	closeErr  error
@@ -105,10 +105,10 @@ func Start(ctx context.Context, cfg Config) (*Collector, error) {
 		return nil, fmt.Errorf("removing memlock limit: %w", err)
 	}
 
-	c := &Collector{cfg: cfg, out: make(chan Interval, 256), done: make(chan struct{}), names: newThreadNames()}
+	c := &Collector{cfg: cfg, out: make(chan Interval, 256), done: make(chan struct{}), names: NewThreadNames()}
 	// Threads that end before their last interval is read keep a name.
 	for _, pid := range cfg.PIDs {
-		c.names.prime(uint32(pid))
+		c.names.Prime(uint32(pid))
 	}
 	var err error
 	switch cfg.Program {
@@ -342,9 +342,9 @@ func (c *Collector) read(ctx context.Context) {
 				iv.Waker = stack(ev.Wstack[:], ev.Ev.WstackLen)
 			}
 		}
-		iv.Thread = names.get(iv.TGID, iv.TID)
+		iv.Thread = names.Get(iv.TGID, iv.TID)
 		if iv.WakerTID != 0 {
-			iv.WakerThread = names.get(0, iv.WakerTID)
+			iv.WakerThread = names.Get(0, iv.WakerTID)
 		}
 		// A slow consumer blocks the reader; the kernel side then counts
 		// what no longer fits in the ring buffer as drops.

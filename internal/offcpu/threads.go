@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// threadNames caches /proc/TGID/task/TID/comm. JVM threads name themselves
+// ThreadNames caches /proc/TGID/task/TID/comm for one reader (it is not
+// safe for concurrent use). JVM threads name themselves
 // after they start and may be renamed (thread pools), so a name is re-read
 // once it is older than threadNameTTL; a thread that is gone keeps its last
 // known name.
-type threadNames struct {
+type ThreadNames struct {
 	m   map[uint32]threadName
 	now func() time.Time
 }
@@ -24,12 +25,13 @@ type threadName struct {
 
 const threadNameTTL = time.Second
 
-func newThreadNames() *threadNames {
-	return &threadNames{m: map[uint32]threadName{}, now: time.Now}
+// NewThreadNames returns an empty cache.
+func NewThreadNames() *ThreadNames {
+	return &ThreadNames{m: map[uint32]threadName{}, now: time.Now}
 }
 
-// get returns the name of thread tid of process tgid; tgid 0 means unknown.
-func (t *threadNames) get(tgid, tid uint32) string {
+// Get returns the name of thread tid of process tgid; tgid 0 means unknown.
+func (t *ThreadNames) Get(tgid, tid uint32) string {
 	now := t.now()
 	if n, ok := t.m[tid]; ok && now.Sub(n.read) < threadNameTTL {
 		return n.name
@@ -52,15 +54,16 @@ func (t *threadNames) get(tgid, tid uint32) string {
 	return name
 }
 
-// prime reads the names of all current threads of tgid.
-func (t *threadNames) prime(tgid uint32) {
+// Prime reads the names of all current threads of tgid, so threads that
+// end before they are first seen still have a name.
+func (t *ThreadNames) Prime(tgid uint32) {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", tgid))
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
 		if tid, err := strconv.ParseUint(e.Name(), 10, 32); err == nil {
-			t.get(tgid, uint32(tid))
+			t.Get(tgid, uint32(tid))
 		}
 	}
 }
