@@ -49,7 +49,7 @@ the rest with slo_breach="false", one profile type per kind of time:
   switched_out:switched_out:nanoseconds:switched_out:nanoseconds  off-CPU
   lock:lock:nanoseconds:lock:nanoseconds                          lock contention
   blame:blame:nanoseconds:blame:nanoseconds                       lock waits charged to the holder
-  process_cpu:cpu:nanoseconds:cpu:nanoseconds                     CPU (with --cpu)
+  process_cpu:cpu:nanoseconds:cpu:nanoseconds                     CPU (--cpu, or JFR's execution samples)
 
 Query them in Grafana with e.g. {service_name="kafka-broker", slo_breach="true"}.
 Every series also has host and broker labels, and the thread_pool and state

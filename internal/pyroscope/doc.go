@@ -18,7 +18,7 @@
 //	switched_out:switched_out:nanoseconds:switched_out:nanoseconds  off-CPU time (eBPF): time switched out, kernel stacks on Java context
 //	lock:lock:nanoseconds:lock:nanoseconds                          lock contention: time waiting to enter a monitor or lock
 //	blame:blame:nanoseconds:blame:nanoseconds                       lock waiting charged to what the holder was doing meanwhile
-//	process_cpu:cpu:nanoseconds:cpu:nanoseconds                     CPU samples, only when the capture sampled CPU (--cpu)
+//	process_cpu:cpu:nanoseconds:cpu:nanoseconds                     CPU samples: async-profiler with --cpu, or the JDK Flight Recorder's execution samples
 //
 // Every series carries service_name (Options.AppName, default
 // "kafka-broker"), host, broker, the user's labels, and

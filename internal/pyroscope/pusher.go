@@ -43,7 +43,7 @@ type Pusher struct {
 	client *outcomeClient
 
 	mu     sync.Mutex
-	queue  []*Profile // oldest first
+	queue  []*item // oldest first
 	bytes  int
 	closed bool
 
@@ -120,9 +120,8 @@ func (p *Pusher) Push(profs ...Profile) {
 			p.dropped.Add(1)
 			continue
 		}
-		pr := profs[i]
-		p.queue = append(p.queue, &pr)
-		p.bytes += len(pr.Data)
+		p.queue = append(p.queue, &item{Profile: profs[i]})
+		p.bytes += len(profs[i].Data)
 		p.evictLocked()
 	}
 	p.mu.Unlock()
@@ -198,9 +197,15 @@ func (p *Pusher) Close(ctx context.Context) error {
 	return nil
 }
 
+// item is a queued profile and how often it was tried.
+type item struct {
+	Profile
+	attempts int
+}
+
 // next waits for the oldest queued profile; nil when closing with an empty
 // queue, or aborted.
-func (p *Pusher) next() *Profile {
+func (p *Pusher) next() *item {
 	for {
 		p.mu.Lock()
 		if len(p.queue) > 0 {
@@ -229,7 +234,7 @@ func (p *Pusher) next() *Profile {
 
 // requeue puts pr back at the head to be retried, unless the queue filled
 // up meanwhile: then pr, the oldest, is the one to drop.
-func (p *Pusher) requeue(pr *Profile) bool {
+func (p *Pusher) requeue(pr *item) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.queue)+1 > p.o.MaxQueue || p.bytes+len(pr.Data) > p.o.MaxQueueBytes && len(p.queue) > 0 {
@@ -250,7 +255,6 @@ func (p *Pusher) requeue(pr *Profile) bool {
 func (p *Pusher) send() {
 	defer close(p.done)
 	backoff := time.Duration(0)
-	attempts := map[*Profile]int{}
 	for {
 		pr := p.next()
 		if pr == nil {
@@ -260,7 +264,6 @@ func (p *Pusher) send() {
 		if err == nil {
 			p.pushed.Add(1)
 			p.lastErr.Store(nil)
-			delete(attempts, pr)
 			backoff = 0
 			continue
 		}
@@ -269,19 +272,15 @@ func (p *Pusher) send() {
 		var perm *permanentError
 		if errors.As(err, &perm) {
 			p.rejected.Add(1)
-			delete(attempts, pr)
 			p.o.Logf("pyroscope: %s profile refused, not retried: %v", pr.Type, err)
 			continue
 		}
-		attempts[pr]++
-		if attempts[pr] >= p.o.MaxAttempts {
+		pr.attempts++
+		if pr.attempts >= p.o.MaxAttempts {
 			p.failed.Add(1)
-			delete(attempts, pr)
 			p.o.Logf("pyroscope: %s profile given up after %d attempts: %v", pr.Type, p.o.MaxAttempts, err)
 		} else if p.requeue(pr) {
 			p.retries.Add(1)
-		} else {
-			delete(attempts, pr)
 		}
 		backoff = min(max(2*backoff, p.o.RetryMin), p.o.RetryMax)
 		// ±20% jitter so that many agents do not retry in step.
@@ -297,7 +296,7 @@ func (p *Pusher) send() {
 }
 
 // upload sends one profile through the uploader and returns how it went.
-func (p *Pusher) upload(pr *Profile) error {
+func (p *Pusher) upload(pr *item) error {
 	p.client.reset()
 	p.remote.Upload(&upstream.UploadJob{
 		Name:       IngestName(p.o.AppName, merged(p.o.Labels, pr.Labels)),
