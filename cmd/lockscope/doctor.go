@@ -41,7 +41,9 @@ with what to do:
 The broker is --pid, or the single kafka.Kafka JVM running. --experiment
 shows the produce latency per filesystem of lockscope's own experiment
 (the JSON of lockscope compare --format json, or a directory holding
-compare.json). The exit status is 1 when a check failed.
+compare.json; by default scripts/fs-experiment.sh's output, when it has run
+here) and which run each log dir's filesystem is set up like. The exit
+status is 1 when a check failed.
 
   sudo lockscope doctor
   sudo lockscope doctor --pid 4242 --json
@@ -70,7 +72,7 @@ compare.json). The exit status is 1 when a check failed.
 	f.IntVar(&o.PID, "pid", 0, "the broker JVM's pid (default: the single kafka.Kafka JVM running)")
 	f.BoolVar(&o.NoJVM, "no-jvm", false, "check the host (and --log-dirs) only, no broker JVM")
 	f.StringSliceVar(&o.LogDirs, "log-dirs", nil, "also check the filesystems of these directories")
-	f.StringVar(&o.Experiment, "experiment", "", "a filesystem experiment to show: lockscope compare's JSON, or a directory holding "+doctor.ExperimentFile)
+	f.StringVar(&o.Experiment, "experiment", "", "a filesystem experiment to show: lockscope compare's JSON, or a directory holding "+doctor.ExperimentFile+" (default "+doctor.DefaultExperiment+" if present)")
 	f.StringVar(&o.AsyncProfilerHome, "async-profiler", "", "async-profiler's install directory (default: $"+profiler.EnvHome+", asprof on PATH, usual places)")
 	f.DurationVar(&o.Attach.ListenerTimeout, "listener-timeout", o.Attach.ListenerTimeout, "how long to wait for the JVM to open its attach socket")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "overall time limit")

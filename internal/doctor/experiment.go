@@ -13,6 +13,11 @@ import (
 // directory: the output of `lockscope compare --format json`.
 const ExperimentFile = "compare.json"
 
+// DefaultExperiment is where scripts/fs-experiment.sh writes its
+// comparison unless told otherwise (its OUT): doctor shows it when no
+// experiment is named and it exists.
+const DefaultExperiment = "/tmp/lockscope-fs-experiment/" + ExperimentFile
+
 // ExperimentRow is one input of a filesystem experiment: its name (the
 // filesystem and mode it ran on, e.g. "ext4-ordered") and its produce
 // latency.
@@ -75,8 +80,11 @@ func ReadExperiment(path string) ([]ExperimentRow, error) {
 
 // experimentChecks adds one line per row and names the row with the
 // smallest share over the SLO.
-func experimentChecks(r *Report, path string) {
+func experimentChecks(r *Report, path string, implicit bool) {
 	rows, err := ReadExperiment(path)
+	if err == nil && implicit {
+		r.add(Info, "experiment", "shown from "+path+", where scripts/fs-experiment.sh writes it", "--experiment names another")
+	}
 	if err != nil {
 		r.add(Warn, "experiment", err.Error(), "run scripts/fs-experiment.sh, or lockscope compare --format json -o compare.json A B...")
 		return
@@ -109,8 +117,8 @@ func experimentChecks(r *Report, path string) {
 			rows[best].Name, 100*rows[best].Share, strings.Join(others, ", ")), "")
 		for _, fs := range r.Filesystems {
 			if i := matchRow(fs, rows); i >= 0 && i != best && rows[i].SLO > 0 && rows[i].Requests > 0 {
-				r.add(Info, "experiment", fmt.Sprintf("%s is set up like %s, which had %.2f%% over the SLO against %s's %.2f%%",
-					fs.Mountpoint, rows[i].Name, 100*rows[i].Share, rows[best].Name, 100*rows[best].Share),
+				r.add(Info, "experiment", fmt.Sprintf("%s is set up like %s, which had p99.9 %s and %.2f%% over the SLO against %s's %s and %.2f%%",
+					fs.Mountpoint, rows[i].Name, round(rows[i].P999), 100*rows[i].Share, rows[best].Name, round(rows[best].P999), 100*rows[best].Share),
 					"see the ext4/XFS advice above")
 			}
 		}

@@ -46,8 +46,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.LogDirs = append(r.LogDirs, o.LogDirs...)
 		logDirChecks(ctx, r, 0, o.LogDirs, "--log-dirs")
 	}
-	if o.Experiment != "" {
-		experimentChecks(r, o.Experiment)
+	switch {
+	case o.Experiment != "":
+		experimentChecks(r, o.Experiment, false)
+	default:
+		if _, err := os.Stat(DefaultExperiment); err == nil {
+			experimentChecks(r, DefaultExperiment, true)
+		}
 	}
 	return r, nil
 }
