@@ -16,7 +16,7 @@
 // judged from its options (command line and JAVA_TOOL_OPTIONS and kin).
 //
 // The broker's log directories come from the JVM's command line: Kafka's
-// server.properties (the last non-option argument after kafka.Kafka, read
+// server.properties (the first argument after kafka.Kafka, read
 // through /proc/PID/root so that a broker in a container is read in its own
 // file system) with any --override log.dirs=..., or the demo broker's
 // --log-dir. Each directory's filesystem is found by device number in the
