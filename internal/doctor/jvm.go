@@ -95,7 +95,9 @@ func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
 			"give the broker's pid (pgrep -f kafka.Kafka), or leave --pid out to find it")
 		return nil
 	case errors.Is(err, attach.ErrNotJVM):
-		r.add(Fail, "jvm", what+" is not a HotSpot JVM: "+err.Error(), "give the pid of the broker's java process (pgrep -f kafka.Kafka)")
+		// attach's error names the process and why; its advice is ours.
+		msg, _, _ := strings.Cut(err.Error(), "; give the pid")
+		r.add(Fail, "jvm", msg, "give the pid of the broker's java process (pgrep -f kafka.Kafka)")
 		return nil
 	case errors.Is(err, attach.ErrAttachDisabled):
 		r.add(Pass, "jvm", what+" is a HotSpot JVM", "")

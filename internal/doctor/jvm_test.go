@@ -91,7 +91,7 @@ func TestDoctorNotJVM(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	r := runDoctor(t, jvmOptions(cmd.Process.Pid))
-	c := want(t, r, Fail, "jvm", "(sleep) is not a HotSpot JVM")
+	c := want(t, r, Fail, "jvm", "(sleep): not a HotSpot JVM: libjvm.so is not mapped")
 	if !strings.Contains(c.Fix, "pgrep -f kafka.Kafka") {
 		t.Errorf("no fix: %+v", c)
 	}
