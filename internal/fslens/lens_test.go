@@ -295,7 +295,17 @@ func TestPrinterAndSummary(t *testing.T) {
 	if err := WriteSummary(&buf, s); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"pid 4 over 10s", "from 1.00ms", "orders-0  write      3", "300B", "orders-0 write: 3 ops, 0 slow",
+	var row []string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "orders-0" {
+			row = f
+			break
+		}
+	}
+	if want := []string{"orders-0", "write", "3", "300B", "5.03ms", "1.68ms", "24.6µs", "5.00ms", "5.00ms", "0", "log"}; !cmp.Equal(row, want) {
+		t.Errorf("row %q, want %q", row, want)
+	}
+	for _, want := range []string{"pid 4 over 10s", "from 1.00ms", "\norders-0  ", "300B", "orders-0 write: 3 ops, 0 slow",
 		"8.2µs .. 16.4µs", "dev 7:0: (not in the target's mounts)", "2 slow operations on files that could not be found",
 		"xfs/xfs_log_force", "drops=1", "WARNING: data was lost"} {
 		if !strings.Contains(buf.String(), want) {

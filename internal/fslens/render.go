@@ -137,8 +137,8 @@ func WriteSummary(w io.Writer, s *Summary) error {
 	if len(s.Groups) == 0 {
 		fmt.Fprintln(ew, "  none on regular files")
 	} else {
-		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "TOPIC-PARTITION / FILE\tOP\tCOUNT\tBYTES\tTOTAL\tMEAN\tP50\tP99\tMAX\tSLOW\tKINDS\t")
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "TOPIC-PARTITION / FILE\tOP\tCOUNT\tBYTES\tTOTAL\tMEAN\tP50\tP99\tMAX\tSLOW\tKINDS")
 		for i := range s.Groups {
 			g := &s.Groups[i]
 			h := &g.Hist
@@ -146,7 +146,7 @@ func WriteSummary(w io.Writer, s *Summary) error {
 			if !strings.HasSuffix(h.Op, "sync") {
 				bytes = Bytes(h.Bytes)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", g.Name, h.Op, h.Count, bytes,
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", g.Name, h.Op, h.Count, bytes,
 				Dur(time.Duration(h.SumNs)), Dur(h.Mean()), Dur(h.Quantile(0.5)), Dur(h.Quantile(0.99)),
 				Dur(time.Duration(h.MaxNs)), g.Slow, strings.Join(g.Kinds, ","))
 		}
@@ -176,7 +176,7 @@ func WriteSummary(w io.Writer, s *Summary) error {
 	}
 	fmt.Fprintf(ew, "\nTracer: %v\n", s.Counters)
 	if c := s.Counters; c.Drops+c.HistogramOverflow+c.InflightFailures+c.Malformed > 0 {
-		fmt.Fprintln(ew, "WARNING: data was lost (drops: raise the ring buffer; histogram overflow: more files than --max-files)")
+		fmt.Fprintln(ew, "WARNING: data was lost (drops: the ring buffer filled faster than it was read; histogram overflow: more files than --max-files)")
 	}
 	return ew.err
 }

@@ -127,9 +127,13 @@ func (r *Resolver) ScanFDs(pid int) {
 }
 
 // searchDirs looks for the inode in the known directories of dev, through
-// the target's root (its mount namespace).
+// the target's root (its mount namespace), or through ours once the target
+// is gone.
 func (r *Resolver) searchDirs(pid int, dev, ino uint64) string {
 	root := fmt.Sprintf("%s/%d/root", r.Proc, pid)
+	if _, err := os.Stat(root + "/"); err != nil {
+		root = ""
+	}
 	for dir := range r.dirs[dev] {
 		ents, err := os.ReadDir(root + dir)
 		if err != nil {

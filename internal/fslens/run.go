@@ -166,6 +166,11 @@ func Run(ctx context.Context, opts Options, w io.Writer) error {
 	}
 	tick := time.NewTicker(opts.Hold / 2)
 	defer tick.Stop()
+	// Files are resolved while the target has them open: the histograms'
+	// new files once a second (a miss rescans /proc/PID/fd at most that
+	// often), not only at the end, when short-lived files are gone.
+	resolveTick := time.NewTicker(time.Second)
+	defer resolveTick.Stop()
 	exited := false
 	evs, js := tr.Events(), tr.Journal()
 	for evs != nil || js != nil {
@@ -192,6 +197,12 @@ func Run(ctx context.Context, opts Options, w io.Writer) error {
 			journals.Add(&rec)
 			if j.Kind == offcpu.JournalJBD2Commit && j.Sync {
 				journals.AddSync(rec.Dev)
+			}
+		case <-resolveTick.C:
+			if raw, err := tr.Histograms(); err == nil {
+				for i := range raw {
+					res.File(int(raw[i].TGID), raw[i].Dev, raw[i].Ino)
+				}
 			}
 		case <-tick.C:
 			flush(false)
