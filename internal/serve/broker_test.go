@@ -107,7 +107,7 @@ func (r *running) waitCapture(t *testing.T, id string, timeout time.Duration) Re
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		code, b := r.do(t, "GET", "/captures/"+id, "s3cret-token", nil)
+		code, b := r.do(t, "GET", "/captures/"+id, r.token, nil)
 		var rec Record
 		if code == 200 && json.Unmarshal(b, &rec) == nil && rec.Outcome != OutcomeRunning {
 			return rec

@@ -72,9 +72,10 @@ func testConfig(t *testing.T) *Config {
 
 // running is a Server running on a free loopback port.
 type running struct {
-	s    *Server
-	url  string
-	stop func() error
+	s     *Server
+	url   string
+	token string // for the helpers that read /captures
+	stop  func() error
 }
 
 func start(t *testing.T, c *Config, o Options) *running {
@@ -95,7 +96,7 @@ func start(t *testing.T, c *Config, o Options) *running {
 	go func() { done <- s.Run(ctx, ln) }()
 	var once sync.Once
 	var err2 error
-	r := &running{s: s, url: "http://" + ln.Addr().String(), stop: func() error {
+	r := &running{s: s, url: "http://" + ln.Addr().String(), token: "s3cret-token", stop: func() error {
 		once.Do(func() { cancel(); err2 = <-done })
 		return err2
 	}}
