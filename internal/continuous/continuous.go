@@ -46,6 +46,12 @@ type Options struct {
 	// after it: the gate that keeps one capture at a time on a host (owned
 	// by serve). An error from it skips the period.
 	Acquire func(ctx context.Context) (release func(), err error)
+	// AcquirePreemptible, set instead of Acquire, also hands the gate the
+	// period's cancel: a triggered capture may call preempt to end the
+	// period early and take the JVM. The preempted period is still merged
+	// and pushed, and Run goes on with the next period, which waits at
+	// the gate as usual.
+	AcquirePreemptible func(ctx context.Context, preempt func()) (release func(), err error)
 	// OnReport receives each period's capture report (merged or not).
 	OnReport func(*capture.Report)
 	// OnStats receives the pusher's counters after each period.
@@ -61,6 +67,9 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--period %v: must be positive", o.Period))
 	} else if o.Period != 0 && o.Period < time.Second {
 		errs = append(errs, fmt.Errorf("--period %v: at least 1s (each period attaches, profiles and merges)", o.Period))
+	}
+	if o.Acquire != nil && o.AcquirePreemptible != nil {
+		errs = append(errs, errors.New("continuous: set Acquire or AcquirePreemptible, not both"))
 	}
 	if o.FlushTimeout < 0 {
 		errs = append(errs, fmt.Errorf("flush timeout %v: must not be negative", o.FlushTimeout))
@@ -163,8 +172,14 @@ func Run(ctx context.Context, o Options) error {
 
 // runPeriod captures one period and queues its profiles.
 func runPeriod(ctx context.Context, o *Options, period time.Duration, n int, pusher *pyroscope.Pusher, logf func(string, ...any)) (*capture.Report, error) {
-	if o.Acquire != nil {
-		release, err := o.Acquire(ctx)
+	pctx, preempt := context.WithCancel(ctx)
+	defer preempt()
+	acquire := o.Acquire
+	if o.AcquirePreemptible != nil {
+		acquire = func(ctx context.Context) (func(), error) { return o.AcquirePreemptible(ctx, preempt) }
+	}
+	if acquire != nil {
+		release, err := acquire(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("waiting for the capture gate: %w", err)
 		}
@@ -183,7 +198,7 @@ func runPeriod(ctx context.Context, o *Options, period time.Duration, n int, pus
 	c := o.Capture
 	c.Duration = period
 	c.Out = dir
-	rep, err := capture.Run(ctx, c)
+	rep, err := capture.Run(pctx, c)
 	if rep == nil || rep.Summary == nil {
 		if err == nil {
 			err = errors.New("capture produced no merged profiles")

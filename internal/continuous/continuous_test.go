@@ -37,6 +37,10 @@ func TestOptionsValidate(t *testing.T) {
 		"no pyroscope":    {func(o *Options) { o.Pyroscope.URL = "" }, "--pyroscope"},
 		"bad label":       {func(o *Options) { o.Pyroscope.Labels = map[string]string{"slo_breach": "x"} }, "set by lockscope"},
 		"negative flush":  {func(o *Options) { o.FlushTimeout = -1 }, "flush timeout"},
+		"two gates": {func(o *Options) {
+			o.Acquire = func(context.Context) (func(), error) { return func() {}, nil }
+			o.AcquirePreemptible = func(context.Context, func()) (func(), error) { return func() {}, nil }
+		}, "not both"},
 	} {
 		o := good
 		tc.mod(&o)
@@ -100,10 +104,11 @@ func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:]
 
 // TestContinuousEndToEnd: the demo broker stalls inside its append lock
 // now and then under eight producers; continuous mode with a 3 s period
-// pushes to a test ingest endpoint. Two full periods and a third cut short
-// by the context must all be pushed, with slo_breach true and false, the
-// documented profile types and the host and broker labels; the capture
-// gate is taken once per period; nothing stays in the JVM.
+// pushes to a test ingest endpoint. Period 2 is preempted through the
+// capture gate and period 4 cut short by the context: all four must be
+// pushed, with slo_breach true and false, the documented profile types and
+// the host and broker labels; the gate is taken once per period and never
+// twice at once; nothing stays in the JVM.
 func TestContinuousEndToEnd(t *testing.T) {
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -135,7 +140,7 @@ func TestContinuousEndToEnd(t *testing.T) {
 			Interface: "lo", Profiler: popts, MinBlock: time.Millisecond, RequireOffCPU: true, Version: "test"},
 		Period:    3 * time.Second,
 		Pyroscope: pyroscope.Options{URL: srv.URL, Labels: map[string]string{"cluster": "demo"}},
-		Acquire: func(context.Context) (func(), error) {
+		AcquirePreemptible: func(_ context.Context, preempt func()) (func(), error) {
 			mu.Lock()
 			defer mu.Unlock()
 			gate++
@@ -143,6 +148,10 @@ func TestContinuousEndToEnd(t *testing.T) {
 				overlaps++
 			}
 			held = true
+			if gate == 2 {
+				// A triggered capture takes the JVM 1.5 s into period 2.
+				time.AfterFunc(1500*time.Millisecond, preempt)
+			}
 			return func() { mu.Lock(); held = false; mu.Unlock() }, nil
 		},
 		OnReport: func(r *capture.Report) {
@@ -150,8 +159,8 @@ func TestContinuousEndToEnd(t *testing.T) {
 			reports = append(reports, r)
 			n := len(reports)
 			mu.Unlock()
-			if n == 2 {
-				// Cut the third period short, a second into it.
+			if n == 3 {
+				// Cut the fourth period short, 1.5 s into it.
 				time.AfterFunc(1500*time.Millisecond, stop)
 			}
 		},
@@ -162,12 +171,14 @@ func TestContinuousEndToEnd(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(reports) != 3 || gate != 3 || overlaps != 0 || held {
-		t.Fatalf("%d reports, gate taken %d times (%d overlapping, held at the end %v); want 3 periods, one gate each",
+	if len(reports) != 4 || gate != 4 || overlaps != 0 || held {
+		t.Fatalf("%d reports, gate taken %d times (%d overlapping, held at the end %v); want 4 periods, one gate each",
 			len(reports), gate, overlaps, held)
 	}
-	if e := reports[2].Meta.Ended; e != "interrupted" {
-		t.Errorf("third period ended %q, want interrupted", e)
+	for i, want := range []string{"duration", "interrupted", "duration", "interrupted"} {
+		if e := reports[i].Meta.Ended; e != want {
+			t.Errorf("period %d ended %q, want %s", i+1, e, want)
+		}
 	}
 	for i, r := range reports {
 		if _, err := os.Stat(r.Dir); err == nil {
@@ -189,8 +200,8 @@ func TestContinuousEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("pushed: %d profiles over %d periods: %v", len(srv.Ingests()), len(periods), seen)
-	if len(periods) != 3 {
-		t.Errorf("profiles of %d periods pushed, want 3 (the cut-short one too)", len(periods))
+	if len(periods) != 4 {
+		t.Errorf("profiles of %d periods pushed, want 4 (the preempted and the cut-short ones too)", len(periods))
 	}
 	for _, want := range []string{
 		"true wall:wall:nanoseconds:wall:nanoseconds",
