@@ -16,8 +16,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/lockscope/lockscope/internal/continuous"
 	"github.com/lockscope/lockscope/internal/latency"
 	"github.com/lockscope/lockscope/internal/profiler"
+	"github.com/lockscope/lockscope/internal/pyroscope"
 )
 
 // Config is serve's configuration file (YAML). Load fills the defaults;
@@ -129,15 +131,21 @@ type QuotaConfig struct {
 	MaxBytes ByteSize `yaml:"max_bytes"`
 }
 
-// ContinuousConfig is continuous profiling between triggered captures.
+// ContinuousConfig is continuous profiling between triggered captures:
+// package continuous, one capture per period pushed to Pyroscope.
 type ContinuousConfig struct {
 	Enabled bool          `yaml:"enabled"`
 	Period  time.Duration `yaml:"period"`
-	// Pyroscope is the server's base URL; Application the application name;
-	// Labels are added to every profile (host and broker are added).
+	// Pyroscope is the server's base URL; Application the application name
+	// (service_name); Labels are added to every profile (host and broker
+	// are added when absent).
 	Pyroscope   string            `yaml:"pyroscope"`
 	Application string            `yaml:"application"`
 	Labels      map[string]string `yaml:"labels"`
+	// BearerTokenFile and TenantID authenticate to Pyroscope (Grafana Cloud
+	// or a multi-tenant server).
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	TenantID        string `yaml:"tenant_id"`
 }
 
 // Defaults returns the configuration an empty file gives.
@@ -245,11 +253,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("bundles and quota limits must not be negative"))
 	}
 	if c.Continuous.Enabled {
-		if c.Continuous.Period < 5*time.Second {
-			errs = append(errs, fmt.Errorf("continuous.period %v: must be at least 5s", c.Continuous.Period))
-		}
 		if c.Continuous.Pyroscope == "" {
 			errs = append(errs, errors.New("continuous.pyroscope: give the Pyroscope server's URL"))
+		} else if o, err := c.continuousOptions(1); err != nil {
+			errs = append(errs, err)
+		} else if err := o.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("continuous: %w", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -265,6 +274,23 @@ func (c *Config) CaptureOptions() capture.Options {
 	return capture.Options{Duration: c.Capture.Duration, SLO: c.Capture.SLO, Pad: c.Capture.Pad, Kind: c.Capture.Kind,
 		Latency: c.Capture.Latency, Interface: c.Capture.Interface, Profiler: p, MinBlock: c.Capture.MinBlock,
 		RequireOffCPU: c.Capture.RequireOffCPU}
+}
+
+// continuousOptions is continuous mode's template for the JVM pid; serve
+// sets the gate and the callbacks.
+func (c *Config) continuousOptions(pid int) (continuous.Options, error) {
+	cc := c.Continuous
+	o := continuous.Options{Capture: c.CaptureOptions(), Period: cc.Period,
+		Pyroscope: pyroscope.Options{URL: cc.Pyroscope, AppName: cc.Application, Labels: cc.Labels, TenantID: cc.TenantID}}
+	o.Capture.PID = pid
+	if cc.BearerTokenFile != "" {
+		t, err := readSecret(cc.BearerTokenFile)
+		if err != nil {
+			return o, fmt.Errorf("continuous.bearer_token_file: %w", err)
+		}
+		o.Pyroscope.BearerToken = t
+	}
+	return o, nil
 }
 
 // SniffPorts are the broker ports of a kafka:PORT latency source, which

@@ -14,6 +14,7 @@ import (
 	"github.com/lockscope/lockscope/internal/capture"
 	"github.com/lockscope/lockscope/internal/latency"
 	"github.com/lockscope/lockscope/internal/latency/sniff"
+	"github.com/lockscope/lockscope/internal/pyroscope"
 )
 
 // maxTopics bounds the topic label's values: past it, requests count under
@@ -50,6 +51,7 @@ type metrics struct {
 	watchReqs   prometheus.Gauge
 	journal     *prometheus.HistogramVec
 	fs          *fsHistograms
+	pyro        *prometheus.GaugeVec
 
 	topicsMu sync.Mutex
 	topics   map[string]bool
@@ -105,6 +107,10 @@ func newMetrics(slo time.Duration) *metrics {
 		Help:    "Filesystem journal activity seen by the filesystem lens during captures (jbd2 commits, XFS log forces), per device.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"kind", "dev"})
+	m.pyro = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lockscope_pyroscope_profiles",
+		Help: "Continuous mode's Pyroscope pusher: profiles pushed, retried, failed, rejected, dropped (totals) and queued (now)."},
+		[]string{"state"})
+	m.reg.MustRegister(m.pyro)
 	m.reg.MustRegister(m.latency, m.overSLO, m.unmeasred, m.triggers, m.captures, m.capDuration, m.running,
 		m.offEvents, m.offDrops, m.bundles, m.bundleBytes, m.removed, m.watchShare, m.watchReqs, m.journal, m.fs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -159,6 +165,14 @@ func (m *metrics) observeRequest(r *latency.Request, metric latency.Metric, slo 
 		}
 	}
 	return buf
+}
+
+// pyroscope records the pusher's counters (continuous.Options.OnStats).
+func (m *metrics) pyroscope(s pyroscope.Stats) {
+	for state, v := range map[string]int64{"pushed": s.Pushed, "retried": s.Retries, "failed": s.Failed,
+		"rejected": s.Rejected, "dropped": s.Dropped, "queued": int64(s.Queued)} {
+		m.pyro.WithLabelValues(state).Set(float64(v))
+	}
 }
 
 // sniffer exposes the live sniffer's counters. s must stay valid while

@@ -20,14 +20,16 @@ import (
 
 	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/lockscope/lockscope/internal/continuous"
 	"github.com/lockscope/lockscope/internal/latency"
 	"github.com/lockscope/lockscope/internal/latency/sniff"
 )
 
 // Triggers: what started a capture.
 const (
-	TriggerAlert = "alertmanager"
-	TriggerWatch = "slo_watch"
+	TriggerAlert      = "alertmanager"
+	TriggerWatch      = "slo_watch"
+	TriggerContinuous = "continuous" // a continuous-profiling period (not a trigger: counted in captures only)
 )
 
 // LabelTrigger is the label serve adds to a bundle's labels naming the
@@ -116,6 +118,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		bg.Add(1)
 		go func() { defer bg.Done(); s.sniff(ctx, ports) }()
 	}
+	if s.cfg.Continuous.Enabled {
+		bg.Add(1)
+		go func() { defer bg.Done(); s.continuous(ctx) }()
+	}
 
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
@@ -136,8 +142,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if running != nil {
 		s.o.Logf("stopping: writing what capture %s collected", running.ID)
 	}
-	// Captures derive from ctx: they are stopping now. Wait for them to be
-	// written, then stop serving.
+	// Captures (and continuous periods) derive from ctx: they are stopping
+	// now. Wait for them to be written, then stop serving.
 	s.captures.Wait()
 	bg.Wait()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -581,4 +587,58 @@ func (s *Server) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cur == nil && !s.closing && (s.lastEnd.IsZero() || time.Since(s.lastEnd) >= s.cfg.Cooldown)
+}
+
+// continuous runs continuous profiling until ctx ends, finding the broker
+// afresh whenever it is not running (brokers restart). Its periods take
+// the capture gate preemptibly: a triggered capture cancels the period in
+// flight (which is still merged and pushed) and continuous profiling
+// resumes after it.
+func (s *Server) continuous(ctx context.Context) {
+	cc := s.cfg.Continuous
+	pause := func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(cc.Period):
+		}
+	}
+	for ctx.Err() == nil {
+		pid, err := findTarget(s.cfg.Target)
+		if err != nil {
+			s.o.Logf("continuous: %v (next try in %v)", err, cc.Period)
+			pause()
+			continue
+		}
+		o, err := s.cfg.continuousOptions(pid)
+		if err != nil {
+			s.o.Logf("continuous: %v", err)
+			pause()
+			continue
+		}
+		o.Capture.Version = s.o.Version
+		o.AcquirePreemptible = s.gate.acquire
+		o.Logf = func(f string, a ...any) { s.o.Logf("continuous: "+f, a...) }
+		o.OnReport = func(rep *capture.Report) {
+			outcome := OutcomeOK
+			switch rep.Meta.Ended {
+			case "interrupted":
+				outcome = OutcomeInterrupted
+			case "target exited":
+				outcome = OutcomeTargetExited
+			}
+			if rep.Summary == nil {
+				outcome = OutcomeFailed
+			}
+			s.m.captures.WithLabelValues(TriggerContinuous, outcome).Inc()
+			s.m.ObserveReport(rep)
+			s.observeFSFile(rep.Dir)
+		}
+		o.OnStats = s.m.pyroscope
+		err = continuous.Run(ctx, o)
+		if ctx.Err() != nil {
+			return
+		}
+		s.o.Logf("continuous: %v (next try in %v)", err, cc.Period)
+		pause()
+	}
 }
