@@ -133,7 +133,7 @@ func Run(ctx context.Context, o Options) error {
 
 	var runErr error
 	for n := 1; ctx.Err() == nil; n++ {
-		rep, err := runPeriod(ctx, &o, period, n, pusher, logf)
+		rep, preempted, err := runPeriod(ctx, &o, period, n, pusher, logf)
 		if rep != nil && o.OnReport != nil {
 			o.OnReport(rep)
 		}
@@ -150,6 +150,12 @@ func Run(ctx context.Context, o Options) error {
 		if ctx.Err() != nil {
 			logf("period %d: %v (stopping)", n, err)
 			break
+		}
+		if preempted {
+			// Not a failure: the gate's owner took the JVM, and the next
+			// period waits at the gate until it is done.
+			logf("period %d: preempted before it had data: %v", n, err)
+			continue
 		}
 		logf("period %d: %v (next try in %v)", n, err, period)
 		select {
@@ -170,10 +176,12 @@ func Run(ctx context.Context, o Options) error {
 	return errors.Join(runErr, cerr)
 }
 
-// runPeriod captures one period and queues its profiles.
-func runPeriod(ctx context.Context, o *Options, period time.Duration, n int, pusher *pyroscope.Pusher, logf func(string, ...any)) (*capture.Report, error) {
+// runPeriod captures one period and queues its profiles; preempted says
+// the gate's owner ended it early.
+func runPeriod(ctx context.Context, o *Options, period time.Duration, n int, pusher *pyroscope.Pusher, logf func(string, ...any)) (rep *capture.Report, preempted bool, err error) {
 	pctx, preempt := context.WithCancel(ctx)
 	defer preempt()
+	defer func() { preempted = pctx.Err() != nil && ctx.Err() == nil }()
 	acquire := o.Acquire
 	if o.AcquirePreemptible != nil {
 		acquire = func(ctx context.Context) (func(), error) { return o.AcquirePreemptible(ctx, preempt) }
@@ -181,7 +189,7 @@ func runPeriod(ctx context.Context, o *Options, period time.Duration, n int, pus
 	if acquire != nil {
 		release, err := acquire(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("waiting for the capture gate: %w", err)
+			return nil, false, fmt.Errorf("waiting for the capture gate: %w", err)
 		}
 		defer func() {
 			if release != nil {
@@ -191,26 +199,26 @@ func runPeriod(ctx context.Context, o *Options, period time.Duration, n int, pus
 	}
 	dir, cleanup, err := periodDir(o.KeepBundles, n)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer cleanup()
 
 	c := o.Capture
 	c.Duration = period
 	c.Out = dir
-	rep, err := capture.Run(pctx, c)
+	rep, err = capture.Run(pctx, c)
 	if rep == nil || rep.Summary == nil {
 		if err == nil {
 			err = errors.New("capture produced no merged profiles")
 		}
-		return rep, err
+		return rep, false, err
 	}
 	// The profiles are read into memory and queued, so the bundle can go
 	// (and the gate be released) before they are pushed.
 	profs, perr := periodProfiles(rep)
 	pusher.Push(profs...)
 	logf("period %d: %d produce requests, %d over the SLO; %d profiles queued for Pyroscope", n, rep.Requests, rep.OverSLO, len(profs))
-	return rep, errors.Join(err, perr)
+	return rep, false, errors.Join(err, perr)
 }
 
 // periodDir returns a new bundle path for period n and what removes it.

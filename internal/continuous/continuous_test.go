@@ -132,15 +132,28 @@ func TestContinuousEndToEnd(t *testing.T) {
 		gate     int
 		held     bool
 		overlaps int
+		preempt  func()
 	)
+	// Preempt period 2 and stop in period 4 a second after their profiler
+	// started (starting it takes a while on a busy machine).
+	started := &lineWatch{prefix: "profiling pid", on: func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch n {
+		case 2:
+			time.AfterFunc(time.Second, preempt)
+		case 4:
+			time.AfterFunc(time.Second, stop)
+		}
+	}}
 	popts := profiler.DefaultOptions()
 	popts.Profiler = profiler.JFR // async-profiler cannot be installed here
 	o := Options{
 		Capture: capture.Options{PID: b.Pid(), SLO: 65 * time.Millisecond, Kind: "service", Latency: "kafka:" + port(b.Addr()),
-			Interface: "lo", Profiler: popts, MinBlock: time.Millisecond, RequireOffCPU: true, Version: "test"},
+			Interface: "lo", Profiler: popts, MinBlock: time.Millisecond, RequireOffCPU: true, Version: "test", Progress: started},
 		Period:    3 * time.Second,
 		Pyroscope: pyroscope.Options{URL: srv.URL, Labels: map[string]string{"cluster": "demo"}},
-		AcquirePreemptible: func(_ context.Context, preempt func()) (func(), error) {
+		AcquirePreemptible: func(_ context.Context, cancel func()) (func(), error) {
 			mu.Lock()
 			defer mu.Unlock()
 			gate++
@@ -148,21 +161,13 @@ func TestContinuousEndToEnd(t *testing.T) {
 				overlaps++
 			}
 			held = true
-			if gate == 2 {
-				// A triggered capture takes the JVM 1.5 s into period 2.
-				time.AfterFunc(1500*time.Millisecond, preempt)
-			}
+			preempt = cancel
 			return func() { mu.Lock(); held = false; mu.Unlock() }, nil
 		},
 		OnReport: func(r *capture.Report) {
 			mu.Lock()
 			reports = append(reports, r)
-			n := len(reports)
 			mu.Unlock()
-			if n == 3 {
-				// Cut the fourth period short, 1.5 s into it.
-				time.AfterFunc(1500*time.Millisecond, stop)
-			}
 		},
 		Logf: t.Logf,
 	}
@@ -227,6 +232,27 @@ func TestContinuousEndToEnd(t *testing.T) {
 	if strings.Contains(out, "lockscope-") {
 		t.Errorf("a lockscope recording is still in the JVM:\n%s", out)
 	}
+}
+
+// lineWatch calls on with the count of lines starting with prefix written
+// so far (capture's progress lines, whole lines per Write).
+type lineWatch struct {
+	mu     sync.Mutex
+	prefix string
+	n      int
+	on     func(n int)
+}
+
+func (w *lineWatch) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, w.prefix) {
+			w.n++
+			w.on(w.n)
+		}
+	}
+	return len(b), nil
 }
 
 // TestContinuousJVMExits: the JVM dies during a period; Run says so and
