@@ -430,8 +430,11 @@ func parseXFSInfo(b []byte) (xfsLog, error) {
 	if m == nil {
 		return xfsLog{}, errors.New("no log line in xfs_info's output")
 	}
-	bsize, _ := strconv.ParseInt(string(m[2]), 10, 64)
-	blocks, _ := strconv.ParseInt(string(m[3]), 10, 64)
+	bsize, err1 := strconv.ParseInt(string(m[2]), 10, 64)
+	blocks, err2 := strconv.ParseInt(string(m[3]), 10, 64)
+	if err1 != nil || err2 != nil || bsize > 1<<20 || blocks > 1<<40 {
+		return xfsLog{}, fmt.Errorf("xfs_info's log line %q is out of range", m[0])
+	}
 	return xfsLog{Internal: string(m[1]) == "internal log", Bytes: bsize * blocks}, nil
 }
 
