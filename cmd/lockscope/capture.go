@@ -74,6 +74,8 @@ by itself shortly after --duration even if lockscope is killed.`,
 	f.DurationVar(&o.Profiler.CPU, "cpu", 0, "also sample CPU at this interval (0: off)")
 	f.DurationVar(&o.MinBlock, "min-block", o.MinBlock, "shortest off-CPU interval recorded")
 	f.BoolVar(&o.RequireOffCPU, "require-offcpu", false, "fail instead of capturing without off-CPU intervals (no root, no BTF)")
+	f.BoolVar(&o.NoFS, "no-fs", false, "skip the filesystem lens (the broker's writes and fsyncs per topic-partition, journal commits)")
+	f.DurationVar(&o.FSMin, "fs-min", time.Millisecond, "record file operations at least this long one by one (all are counted in histograms)")
 	f.StringVarP(&o.Out, "output", "o", "", "bundle directory to create (default lockscope-PID-TIME)")
 	f.StringToStringVar(&o.Labels, "label", nil, "key=value labels recorded in the bundle")
 	return cmd

@@ -25,7 +25,8 @@ const FSStreamFile = "fs.jsonl"
 //	 "errno":0,"start":..,"end":..}                                     an operation (f 0: unresolved)
 //	{"journal":"jbd2_commit","jdev":"7:0","transaction":..,"tid":..,
 //	 "start":..,"end":..,"wait_ns":..,...}                              journal activity
-//	{"hist":"fsync","f":3,"count":..,"sum_ns":..,"buckets":[..]}       a latency histogram
+//	{"hist":"fsync","f":3,"count":..,"sum_ns":..,"max_ns":..,
+//	 "hist_bytes":..,"buckets":[..]}                                    a latency histogram
 //
 // Times are CLOCK_MONOTONIC nanoseconds. Devices are "major:minor" as
 // /proc/PID/mountinfo writes them. Histogram bucket i counts operations
@@ -109,6 +110,9 @@ type FSHistogram struct {
 	File  *FSFileInfo
 	Count uint64
 	SumNs uint64
+	// MaxNs is the longest operation; Bytes what the operations moved.
+	MaxNs uint64
+	Bytes uint64
 	// Buckets[i] counts operations that took [2^i, 2^(i+1)) ns.
 	Buckets []uint64
 }
@@ -169,6 +173,8 @@ type fsLine struct {
 
 	Count   uint64   `json:"count,omitempty"`
 	SumNs   uint64   `json:"sum_ns,omitempty"`
+	MaxNs   uint64   `json:"max_ns,omitempty"`
+	HBytes  uint64   `json:"hist_bytes,omitempty"`
 	Buckets []uint64 `json:"buckets,omitempty"`
 }
 
@@ -252,7 +258,7 @@ func (o *FSWriter) WriteJournal(j *JournalEvent) error {
 // WriteHistogram appends one histogram.
 func (o *FSWriter) WriteHistogram(h *FSHistogram) error {
 	f := o.file(h.File)
-	o.line(&fsLine{Hist: h.Op, F: f, Count: h.Count, SumNs: h.SumNs, Buckets: h.Buckets})
+	o.line(&fsLine{Hist: h.Op, F: f, Count: h.Count, SumNs: h.SumNs, MaxNs: h.MaxNs, HBytes: h.Bytes, Buckets: h.Buckets})
 	return o.result("histograms")
 }
 
@@ -346,7 +352,8 @@ func ReadFS(r io.Reader) (*FSData, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.Histograms = append(d.Histograms, FSHistogram{Op: l.Hist, File: f, Count: l.Count, SumNs: l.SumNs, Buckets: l.Buckets})
+			d.Histograms = append(d.Histograms, FSHistogram{Op: l.Hist, File: f, Count: l.Count, SumNs: l.SumNs, MaxNs: l.MaxNs,
+				Bytes: l.HBytes, Buckets: l.Buckets})
 		}
 	}
 }

@@ -21,7 +21,7 @@ func TestFSStreamRoundTrip(t *testing.T) {
 		},
 		Journal: []JournalEvent{{Kind: JournalJBD2Commit, Dev: "7:1", Transaction: 42, TID: 77, Start: 50, End: 80_000_050,
 			Running: 5 * time.Second, Locked: 4 * time.Millisecond, Flushing: 0, Logging: 76 * time.Millisecond, Handles: 310, Blocks: 12, BlocksLogged: 14}},
-		Histograms: []FSHistogram{{Op: "write", File: seg, Count: 3, SumNs: 9000, Buckets: []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1}}},
+		Histograms: []FSHistogram{{Op: "write", File: seg, Count: 3, SumNs: 9000, MaxNs: 5000, Bytes: 12288, Buckets: []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1}}},
 	}
 	var buf bytes.Buffer
 	w := NewFSWriter(&buf)

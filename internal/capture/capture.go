@@ -45,6 +45,10 @@ type Options struct {
 	// collector that cannot start an error instead of a warning.
 	MinBlock      time.Duration
 	RequireOffCPU bool
+	// NoFS skips the filesystem lens; FSMin is its threshold for recording
+	// an operation one by one (0: 1ms).
+	NoFS  bool
+	FSMin time.Duration
 	// Out is the bundle directory to create.
 	Out string
 	// Labels go into the bundle's metadata (an alert's labels).
@@ -69,6 +73,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Pad < 0 {
 		errs = append(errs, fmt.Errorf("--pad %v: must not be negative", o.Pad))
+	}
+	if o.FSMin < 0 {
+		errs = append(errs, fmt.Errorf("--fs-min %v: must not be negative", o.FSMin))
 	}
 	if _, err := latency.ParseMetric(o.Kind); err != nil {
 		errs = append(errs, fmt.Errorf("--latency-kind: %w", err))
@@ -210,8 +217,14 @@ func (c *run) capture(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	fsStop, err := c.startFS(ctx)
+	if err != nil {
+		offStop()
+		return err
+	}
 	latStop, err := c.startLatency(ctx)
 	if err != nil {
+		fsStop()
 		offStop()
 		return err
 	}
@@ -221,6 +234,7 @@ func (c *run) capture(ctx context.Context) error {
 	sess, err := profiler.Start(ctx, vm, popts)
 	if err != nil {
 		latStop()
+		fsStop()
 		offStop()
 		return fmt.Errorf("starting the profiler: %w", err)
 	}
@@ -256,6 +270,7 @@ func (c *run) capture(ctx context.Context) error {
 	if err := latStop(); err != nil {
 		errs = append(errs, err)
 	}
+	fsStop()
 	offStop()
 	return errors.Join(errs...)
 }

@@ -264,4 +264,62 @@ func TestCaptureFsyncInsideLockUnderJournalPressure(t *testing.T) {
 	if c.Site != "kafka.log.UnifiedLog.append" || !flush {
 		t.Errorf("first blame chain %q: want the append lock's waiting charged to the holder's fsync", c.Sentence)
 	}
+	checkFilesystemLens(t, rep, dir, logs)
+}
+
+// checkFilesystemLens: the capture's filesystem lens saw the broker's
+// segment writes and syncs per partition on the loop device, the device's
+// jbd2 commits, and the summary and report relate them to the requests.
+func checkFilesystemLens(t *testing.T, rep *Report, dir, mnt string) {
+	t.Helper()
+	fs := rep.Summary.FS
+	if fs == nil || rep.Meta.FS == nil {
+		t.Fatalf("no filesystem lens in the summary or meta (warnings %q)", rep.Meta.Warnings)
+	}
+	var dev string
+	for _, d := range rep.Meta.FS.Devices {
+		if d.MountPoint == mnt && d.FSType == "ext4" {
+			dev = d.Dev
+		}
+	}
+	if dev == "" {
+		t.Fatalf("meta names no ext4 device on %s: %+v", mnt, rep.Meta.FS.Devices)
+	}
+	writes, syncs := 0, 0
+	for _, f := range fs.Files {
+		if !strings.HasPrefix(f.Group, "orders-") {
+			continue
+		}
+		switch {
+		case (f.Op == "write" || f.Op == "pwrite64" || f.Op == "writev") && f.Kind == "log":
+			writes += int(f.Count)
+		case (f.Op == "fsync" || f.Op == "fdatasync") && f.Kind == "log":
+			syncs += int(f.Count)
+		}
+	}
+	if writes == 0 || syncs == 0 {
+		t.Errorf("segment writes %d, syncs %d of the orders partitions: want both (files %+v)", writes, syncs, fs.Files)
+	}
+	commits := 0
+	for _, j := range fs.Journal {
+		if j.Dev == dev && j.Kind == "jbd2_commit" {
+			commits = j.Count
+		}
+	}
+	if commits == 0 {
+		t.Errorf("no jbd2 commit on %s: %+v", dev, fs.Journal)
+	}
+	if fs.Overlap.Slow+fs.Overlap.Within == 0 || len(fs.Overlap.Devices) != 1 || fs.Overlap.Devices[0] != dev {
+		t.Errorf("overlap %+v: want requests and the log device %s", fs.Overlap, dev)
+	}
+	if !strings.Contains(fs.Sentence, "over-SLO requests overlapped a journal commit") {
+		t.Errorf("sentence %q", fs.Sentence)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, bundle.ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `id="fs-files"`) || !strings.Contains(string(page), `class="fs-heatmap"`) {
+		t.Error("report.html has no filesystem tables or heat maps")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/fslens"
 	"github.com/lockscope/lockscope/internal/latency"
 )
 
@@ -56,7 +57,7 @@ type FSSummary struct {
 
 // FSFileStat is one group of operations. Count, Total and the percentiles
 // come from the in-kernel histograms (every operation); the percentiles are
-// the upper bounds of their log2 buckets. Slow counts the operations over
+// interpolated inside log2 buckets (fslens.Histogram.Quantile). Slow counts the operations over
 // the lens's threshold, SlowInWindows those that overlapped an SLO-breach
 // window.
 type FSFileStat struct {
@@ -65,8 +66,8 @@ type FSFileStat struct {
 	Op            string        `json:"op"`
 	Count         uint64        `json:"count"`
 	Total         time.Duration `json:"total_ns"`
-	P50           time.Duration `json:"p50_le_ns"`
-	P99           time.Duration `json:"p99_le_ns"`
+	P50           time.Duration `json:"p50_ns"`
+	P99           time.Duration `json:"p99_ns"`
 	Max           time.Duration `json:"max_ns"`
 	Slow          int           `json:"slow"`
 	SlowInWindows int           `json:"slow_in_windows"`
@@ -89,8 +90,10 @@ type FSJournalStat struct {
 // FSOverlap compares requests over the SLO with those within it: how many
 // overlapped a journal commit (or log force) of at least LongCommit on a
 // device holding the partitions' log segments, and how many overlapped a
-// slow write or sync of the target. A cause shows as a share much larger
-// over the SLO than within it.
+// slow operation (over the lens's threshold) on a file of one of their own
+// topic-partitions (any file of the broker when the latency source does not
+// know partitions). A cause shows as a share much larger over the SLO than
+// within it.
 type FSOverlap struct {
 	Devices          []string `json:"devices"`
 	Slow             int      `json:"slow_requests"`
@@ -117,16 +120,15 @@ type FSSlowOp struct {
 	JournalNs time.Duration `json:"journal_ns,omitempty"`
 }
 
-// FileGroup names the group a file's operations are counted under: its
-// topic-partition, else its base name, else "(unresolved)".
-func FileGroup(f *bundle.FSFileInfo) string {
-	if f == nil || (f.Path == "" && f.Topic == "") {
-		return "(unresolved)"
+// groupName is the group a file's operations are summed in: its
+// topic-partition; for files of no known kind outside partitions (a
+// neighbour's files, the profiler's) their directory, so that many such
+// files make one line; else the file.
+func groupName(f *bundle.FSFileInfo) string {
+	if f != nil && f.TopicPartition() == "" && fileKind(f) == "other" && f.Path != "" {
+		return filepath.Join(filepath.Dir(f.Path), "*")
 	}
-	if tp := f.TopicPartition(); tp != "" {
-		return tp
-	}
-	return filepath.Base(f.Path)
+	return fslens.GroupName(f)
 }
 
 func fileKind(f *bundle.FSFileInfo) string {
@@ -163,57 +165,48 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 
 	// Files: histograms give every operation, slow ops the detail.
 	type key struct{ group, kind, op string }
-	stats := map[key]*FSFileStat{}
-	get := func(f *bundle.FSFileInfo, op string) *FSFileStat {
-		k := key{FileGroup(f), fileKind(f), op}
-		st := stats[k]
-		if st == nil {
-			st = &FSFileStat{Group: k.group, Kind: k.kind, Op: op}
-			stats[k] = st
-		}
-		return st
+	type acc struct {
+		st FSFileStat
+		h  fslens.Histogram
 	}
-	merged := map[*FSFileStat][]uint64{}
-	for i := range d.Histograms {
-		h := &d.Histograms[i]
-		st := get(h.File, h.Op)
-		st.Count += h.Count
-		st.Total += time.Duration(h.SumNs)
-		b := merged[st]
-		for len(b) < len(h.Buckets) {
-			b = append(b, 0)
+	stats := map[key]*acc{}
+	get := func(f *bundle.FSFileInfo, op string) *acc {
+		k := key{groupName(f), fileKind(f), op}
+		a := stats[k]
+		if a == nil {
+			a = &acc{st: FSFileStat{Group: k.group, Kind: k.kind, Op: op}}
+			stats[k] = a
 		}
-		for j, n := range h.Buckets {
-			b[j] += n
-		}
-		merged[st] = b
-	}
-	for st, b := range merged {
-		st.P50, st.P99 = bucketQuantile(b, 0.50), bucketQuantile(b, 0.99)
+		return a
 	}
 	logDevs := map[string]bool{}
+	for i := range d.Histograms {
+		h := &d.Histograms[i]
+		a := get(h.File, h.Op)
+		hh := fslens.FromBundleHistogram(h)
+		a.h.Add(&hh)
+		if h.File != nil && h.File.Kind == "log" && h.File.Dev != "" {
+			logDevs[h.File.Dev] = true
+		}
+	}
 	for i := range d.Ops {
 		op := &d.Ops[i]
-		st := get(op.File, op.Op)
-		st.Slow++
-		st.Bytes += max(op.Bytes, 0)
-		st.Max = max(st.Max, op.Duration())
+		a := get(op.File, op.Op)
+		a.st.Slow++
+		a.st.Bytes += max(op.Bytes, 0)
+		a.st.Max = max(a.st.Max, op.Duration())
 		if ws.overlaps(int64(op.Start), int64(op.End)) {
-			st.SlowInWindows++
+			a.st.SlowInWindows++
 		}
 		if op.File != nil && op.File.Kind == "log" && op.File.Dev != "" {
 			logDevs[op.File.Dev] = true
 		}
 	}
-	for i := range d.Histograms {
-		if f := d.Histograms[i].File; f != nil && f.Kind == "log" && f.Dev != "" {
-			logDevs[f.Dev] = true
-		}
-	}
-	for _, st := range stats {
-		if st.Max == 0 {
-			st.Max = bucketQuantile(merged[st], 1)
-		}
+	for _, a := range stats {
+		st := &a.st
+		st.Count, st.Total = a.h.Count, time.Duration(a.h.SumNs)
+		st.P50, st.P99 = a.h.Quantile(0.50), a.h.Quantile(0.99)
+		st.Max = max(st.Max, time.Duration(a.h.MaxNs))
 		s.Files = append(s.Files, *st)
 	}
 	slices.SortFunc(s.Files, func(a, b FSFileStat) int {
@@ -247,6 +240,9 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 	// device with commits when no segment was resolved) and with slow
 	// operations of the target.
 	var long, slowOps spanSet
+	// A request's own partitions' slow operations: what its append waited
+	// for, if the write or sync was on its path.
+	partOps := map[string]*spanSet{}
 	for i := range d.Journal {
 		j := &d.Journal[i]
 		if j.Kind != bundle.JournalJBD2Commit && j.Kind != bundle.JournalXFSLogForce {
@@ -260,16 +256,39 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 		}
 	}
 	for i := range d.Ops {
-		slowOps.spans = append(slowOps.spans, span{int64(d.Ops[i].Start), int64(d.Ops[i].End)})
+		op := &d.Ops[i]
+		slowOps.spans = append(slowOps.spans, span{int64(op.Start), int64(op.End)})
+		if tp := op.File.TopicPartition(); tp != "" {
+			ps := partOps[tp]
+			if ps == nil {
+				ps = &spanSet{}
+				partOps[tp] = ps
+			}
+			ps.spans = append(ps.spans, span{int64(op.Start), int64(op.End)})
+		}
 	}
 	long.build()
 	slowOps.build()
+	for _, ps := range partOps {
+		ps.build()
+	}
 	for dev := range logDevs {
 		s.Overlap.Devices = append(s.Overlap.Devices, dev)
 	}
 	slices.Sort(s.Overlap.Devices)
 	for _, r := range reqs {
-		c, w := long.overlaps(r.Start, r.End), slowOps.overlaps(r.Start, r.End)
+		c, w := long.overlaps(r.Start, r.End), false
+		if len(r.Partitions) == 0 {
+			// A source without partitions (a generic latency file):
+			// any slow operation of the broker.
+			w = slowOps.overlaps(r.Start, r.End)
+		}
+		for _, tp := range r.Partitions {
+			if ps := partOps[tp]; ps != nil && ps.overlaps(r.Start, r.End) {
+				w = true
+				break
+			}
+		}
 		if r.OverSLO {
 			s.Overlap.Slow++
 			s.Overlap.SlowLongCommit += b2i(c)
@@ -288,7 +307,7 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 	}
 	slices.SortFunc(ops, func(a, b *bundle.FSOp) int { return cmp.Compare(b.Duration(), a.Duration()) })
 	for _, op := range ops[:min(len(ops), o.Top)] {
-		so := FSSlowOp{Op: op.Op, Thread: op.Thread, TID: op.TID, Group: FileGroup(op.File), Bytes: op.Bytes,
+		so := FSSlowOp{Op: op.Op, Thread: op.Thread, TID: op.TID, Group: groupName(op.File), Bytes: op.Bytes,
 			Start: int64(op.Start), Duration: op.Duration(), InWindow: ws.overlaps(int64(op.Start), int64(op.End))}
 		if op.File != nil {
 			so.Path = op.File.Path
@@ -361,26 +380,6 @@ func nearestRank(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// bucketQuantile is the upper bound of the log2 bucket holding quantile q.
-func bucketQuantile(b []uint64, q float64) time.Duration {
-	var n uint64
-	for _, c := range b {
-		n += c
-	}
-	if n == 0 {
-		return 0
-	}
-	want := uint64(q*float64(n) + 0.999999)
-	var seen uint64
-	for i, c := range b {
-		seen += c
-		if seen >= max(want, 1) {
-			return time.Duration(uint64(1) << (i + 1))
-		}
-	}
-	return time.Duration(uint64(1) << len(b))
-}
-
 func pct(n, of int) float64 {
 	if of == 0 {
 		return 0
@@ -396,7 +395,7 @@ func (s *FSSummary) sentence() string {
 			pct(o.SlowLongCommit, o.Slow), s.LongCommit, pct(o.WithinLongCommit, o.Within)))
 	}
 	if o.Slow > 0 {
-		parts = append(parts, fmt.Sprintf("%.0f%% overlapped a file operation of the broker slower than %v (%.0f%% within the SLO)",
+		parts = append(parts, fmt.Sprintf("%.0f%% overlapped a write or sync slower than %v on their own partition's files (%.0f%% within the SLO)",
 			pct(o.SlowSlowOp, o.Slow), s.Min, pct(o.WithinSlowOp, o.Within)))
 	}
 	if len(s.Slowest) > 0 {
@@ -420,20 +419,40 @@ func (s *FSSummary) WriteText(w io.Writer) error {
 	for _, d := range s.Devices {
 		fmt.Fprintf(w, "  device %s on %s: %s (%s)\n", d.Dev, d.MountPoint, d.FSType, d.Options)
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	if len(s.Files) > 0 {
-		fmt.Fprintln(tw, "  partition/file\tkind\top\tcount\ttotal\tp50≤\tp99≤\tmax\tslow\tslow in windows")
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  partition/file\tkind\top\tcount\ttotal\t~p50\t~p99\tmax\tslow\tslow in windows")
 		for _, f := range s.Files {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%v\t%v\t%v\t%v\t%d\t%d\n", f.Group, f.Kind, f.Op, f.Count, f.Total.Round(time.Microsecond),
-				f.P50, f.P99, f.Max.Round(time.Microsecond), f.Slow, f.SlowInWindows)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%v\t%v\t%v\t%v\t%d\t%d\n", ShortPath(f.Group), f.Kind, f.Op, f.Count,
+				f.Total.Round(time.Microsecond), f.P50.Round(time.Microsecond), f.P99.Round(time.Microsecond),
+				f.Max.Round(time.Microsecond), f.Slow, f.SlowInWindows)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 	}
 	if len(s.Journal) > 0 {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  journal\tdevice\tcount\tp50\tp99\tmax\t≥ "+s.LongCommit.String())
 		for _, j := range s.Journal {
-			fmt.Fprintf(tw, "  %s\t%s %s\t%d\t%v\t%v\t%v\t%d\n", j.Kind, j.Dev, j.Mount, j.Count, j.P50.Round(time.Microsecond),
+			fmt.Fprintf(tw, "  %s\t%s %s\t%d\t%v\t%v\t%v\t%d\n", j.Kind, j.Dev, ShortPath(j.Mount), j.Count, j.P50.Round(time.Microsecond),
 				j.P99.Round(time.Microsecond), j.Max.Round(time.Microsecond), j.Long)
 		}
+		return tw.Flush()
 	}
-	return tw.Flush()
+	return nil
+}
+
+// ShortPath keeps the last three elements of a long absolute path, which
+// name a Kafka file (log dir, partition or pool, file) well enough in a
+// table; the full path is in the JSON.
+func ShortPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return p
+	}
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	if len(parts) <= 3 {
+		return p
+	}
+	return "…/" + strings.Join(parts[len(parts)-3:], "/")
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"embed"
 	"fmt"
+	"github.com/lockscope/lockscope/internal/merge"
 	"html/template"
 	"io"
 	"sort"
@@ -49,6 +50,7 @@ var funcs = template.FuncMap{
 	"sub":      func(a, b time.Duration) time.Duration { return a - b },
 	"share":    fmtShare,
 	"listName": func(l string) string { return listNames[l] },
+	"short":    merge.ShortPath,
 }
 
 type kv struct {
