@@ -298,6 +298,26 @@ func TestAlertsCaptureStalledBroker(t *testing.T) {
 	if h := fams["lockscope_capture_duration_seconds"]; h == nil || h.Metric[0].Histogram.GetSampleCount() != 1 {
 		t.Errorf("capture duration histogram: %v", h)
 	}
+	// Where the capture ran the filesystem lens, its histograms are in
+	// /metrics, per topic-partition.
+	if bd.Has(bundle.FSStreamFile) {
+		var tps []string
+		if f := fams["lockscope_fs_op_duration_seconds"]; f != nil {
+			for _, m := range f.Metric {
+				for _, l := range m.Label {
+					if l.GetName() == "topic_partition" && !slices.Contains(tps, l.GetValue()) {
+						tps = append(tps, l.GetValue())
+					}
+				}
+			}
+		}
+		if !slices.ContainsFunc(tps, func(tp string) bool { return strings.HasPrefix(tp, "orders-") }) {
+			t.Errorf("the bundle has %s but /metrics has fs op latency for %v, want orders partitions", bundle.FSStreamFile, tps)
+		}
+		t.Logf("fs op latency in /metrics for %v", tps)
+	} else {
+		t.Logf("the capture wrote no %s (filesystem lens not in this capture): fs metrics not checked", bundle.FSStreamFile)
+	}
 }
 
 // checkHistograms compares the produce latency histograms of /metrics with

@@ -539,3 +539,33 @@ func TestObserveFS(t *testing.T) {
 		t.Errorf("journal histogram %v, want one 30ms commit (the sync event is not a commit)", jH)
 	}
 }
+
+func TestQuotaRefuses(t *testing.T) {
+	firing := alertPayload("firing", map[string]string{"alertname": "KafkaProduceLatencyHigh"})
+	// No filesystem has an exabyte free.
+	c := testConfig(t)
+	c.Quota.MinFreeBytes = 1 << 60
+	r := start(t, c, Options{})
+	if code, b := r.do(t, "POST", "/alerts", "s3cret-token", firing); code != 507 || !strings.Contains(string(b), "min_free_bytes") {
+		t.Errorf("min_free_bytes: %d %s, want 507 naming it", code, b)
+	}
+	// Bundles already over quota.max_bytes (retention off).
+	c = testConfig(t)
+	c.Quota.MaxBytes = 100
+	c.Bundles.MaxCount, c.Bundles.MaxBytes = 0, 0
+	id := "20261125T080000Z-alertmanager"
+	os.MkdirAll(filepath.Join(c.Bundles.Dir, id), 0o750)
+	writeFile(t, filepath.Join(c.Bundles.Dir, id), "recording.jfr", strings.Repeat("x", 200))
+	if err := writeJSON(filepath.Join(c.Bundles.Dir, id+".json"), &Record{ID: id, Trigger: TriggerAlert, Outcome: OutcomeOK, Size: 200}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := start(t, c, Options{})
+	if code, b := r2.do(t, "POST", "/alerts", "s3cret-token", firing); code != 507 || !strings.Contains(string(b), "quota.max_bytes") {
+		t.Errorf("quota.max_bytes: %d %s, want 507 naming it", code, b)
+	}
+	for _, rr := range []*running{r, r2} {
+		if got := counter(rr.scrape(t), "lockscope_triggers_total", map[string]string{"trigger": TriggerAlert, "result": "quota"}); got != 1 {
+			t.Errorf("lockscope_triggers_total{result=quota} = %v, want 1", got)
+		}
+	}
+}
