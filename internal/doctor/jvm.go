@@ -231,6 +231,11 @@ func flagChecks(r *Report, info *attach.Info) {
 			"add -XX:+UnlockDiagnosticVMOptions -XX:+DebugNonSafepoints to the broker's JVM options")
 	}
 
+	if info.Feature > 0 && info.Feature < 17 {
+		r.add(Warn, "perf map", fmt.Sprintf("JDK %d: the JVM cannot write its JIT symbol map on request (Compiler.perfmap is JDK 17+), so JIT-compiled Java frames in eBPF stacks stay addresses", info.Feature),
+			"run the broker on JDK 17 or later (Kafka supports 17), or start it with a perf-map agent")
+	}
+
 	if f, ok := flag("DisableAttachMechanism"); ok && f.Value == "true" {
 		r.add(Fail, "DisableAttachMechanism", "true ("+f.Origin+")", "remove -XX:+DisableAttachMechanism")
 	} else {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/lockscope/lockscope/internal/attach"
 	"github.com/moby/sys/mountinfo"
 )
 
@@ -436,5 +437,40 @@ func TestFindBroker(t *testing.T) {
 	if pid := findBroker(r, proc(map[string]string{"30": kafka, "31": kafka})); pid != 0 || len(r.Checks) != 1 ||
 		r.Checks[0].Status != Warn || !strings.Contains(r.Checks[0].Detail, "pids 30, 31") {
 		t.Errorf("two brokers: pid %d, %+v", pid, r.Checks)
+	}
+}
+
+func TestFlagChecks(t *testing.T) {
+	flags := func(kv ...string) map[string]attach.Flag {
+		m := map[string]attach.Flag{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = attach.Flag{Type: "bool", Value: kv[i+1], Origin: "command line"}
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name string
+		info attach.Info
+		want map[string]Status
+	}{
+		{"jdk 17 all set", attach.Info{Feature: 17, Flags: flags("PreserveFramePointer", "true", "DebugNonSafepoints", "true", "DisableAttachMechanism", "false")},
+			map[string]Status{"PreserveFramePointer": Pass, "DebugNonSafepoints": Pass, "DisableAttachMechanism": Pass}},
+		{"jdk 11 defaults", attach.Info{Feature: 11, Flags: flags("PreserveFramePointer", "false", "DisableAttachMechanism", "false")},
+			map[string]Status{"PreserveFramePointer": Warn, "DebugNonSafepoints": Warn, "DisableAttachMechanism": Pass, "perf map": Warn}},
+		{"jdk 8 before 8u60", attach.Info{Feature: 8, Flags: flags("DisableAttachMechanism", "true")},
+			map[string]Status{"PreserveFramePointer": Info, "DebugNonSafepoints": Warn, "DisableAttachMechanism": Fail, "perf map": Warn}},
+	} {
+		r := &Report{}
+		flagChecks(r, &tt.info)
+		got := map[string]Status{}
+		for _, c := range r.Checks {
+			got[c.Name] = c.Status
+			if c.Status >= Warn && c.Fix == "" {
+				t.Errorf("%s: %s without a fix", tt.name, c.Name)
+			}
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
 	}
 }
