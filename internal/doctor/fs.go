@@ -54,6 +54,7 @@ type fsGroup struct {
 	dirs  []string
 	bdev  string // the kernel's name of the block device, e.g. "vda", "dm-0"
 	root  string // prefix that makes the JVM's paths host paths
+	pid   int    // the broker's, 0 if unknown
 	fs    *Filesystem
 }
 
@@ -118,7 +119,7 @@ func logDirChecks(ctx context.Context, r *Report, pid int, dirs []string, source
 			groups[i].dirs = append(groups[i].dirs, dir)
 			continue
 		}
-		g := &fsGroup{mount: m, dirs: []string{dir}, root: root}
+		g := &fsGroup{mount: m, dirs: []string{dir}, root: root, pid: pid}
 		if link, err := os.Readlink(fmt.Sprintf("/sys/dev/block/%d:%d", major, minor)); err == nil {
 			g.bdev = filepath.Base(link)
 		}
@@ -210,7 +211,11 @@ func ext4Checks(r *Report, g *fsGroup) {
 		detail += fmt.Sprintf(", %d commits so far, average commit %s", st.Transactions, st.AvgCommit)
 		g.fs.JournalCommits, g.fs.AvgCommit = st.Transactions, st.AvgCommit
 	}
-	r.add(Info, "ext4 journal", detail, "")
+	broker := "PID"
+	if g.pid > 0 {
+		broker = strconv.Itoa(g.pid)
+	}
+	r.add(Info, "ext4 journal", detail, "lockscope fs --pid "+broker+" shows the broker's writes that wait for its commits")
 
 	dev := "/dev/" + g.bdev
 	if g.bdev == "" {
