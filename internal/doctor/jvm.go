@@ -120,6 +120,8 @@ func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
 			fix = "the JVM did not open its attach socket: it may run with -XX:+DisableAttachMechanism set in a flags file, have a /tmp cleaned under it, or be stuck in a long pause; try jcmd " + strconv.Itoa(pid) + " VM.version"
 		}
 		r.add(Fail, "attach", "attaching as uid "+strconv.Itoa(int(vm.UID))+": "+err.Error(), fix)
+		environ, _ := os.ReadFile(dir + "/environ")
+		flagChecks(r, &attach.Info{Flags: optionFlags(args, environ)})
 		return args
 	}
 	r.add(Pass, "attach", fmt.Sprintf("%s (JDK %s), %d threads, attached as uid %d", info.VM, info.JDK, len(info.Threads), vm.UID), "")
