@@ -104,8 +104,7 @@ func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
 		r.add(Fail, "attach", "the JVM runs with -XX:+DisableAttachMechanism: lockscope cannot start a profiler or read its flags",
 			"restart the broker without -XX:+DisableAttachMechanism (check KAFKA_OPTS, KAFKA_JVM_PERFORMANCE_OPTS, JAVA_TOOL_OPTIONS), or load async-profiler at start-up with -agentpath")
 		// The flags can still be read where they were set: the options.
-		environ, _ := os.ReadFile(dir + "/environ")
-		flagChecks(r, &attach.Info{Flags: optionFlags(args, environ)})
+		flagChecks(r, &attach.Info{Flags: procOptionFlags(pid, args)})
 		return args
 	case err != nil:
 		r.add(Fail, "attach", what+": "+err.Error(), "")
@@ -115,13 +114,13 @@ func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
 
 	info, err := vm.Info(ctx)
 	if err != nil {
-		fix := ""
-		if errors.Is(err, attach.ErrNoListener) {
-			fix = "the JVM did not open its attach socket: it may run with -XX:+DisableAttachMechanism set in a flags file, have a /tmp cleaned under it, or be stuck in a long pause; try jcmd " + strconv.Itoa(pid) + " VM.version"
+		// attach's error says the likely causes; they are the fix.
+		detail, fix := err.Error(), ""
+		if i := strings.Index(detail, ": the JVM may"); i >= 0 {
+			detail, fix = detail[:i], detail[i+2:]
 		}
-		r.add(Fail, "attach", "attaching as uid "+strconv.Itoa(int(vm.UID))+": "+err.Error(), fix)
-		environ, _ := os.ReadFile(dir + "/environ")
-		flagChecks(r, &attach.Info{Flags: optionFlags(args, environ)})
+		r.add(Fail, "attach", "attaching as uid "+strconv.Itoa(int(vm.UID))+": "+detail, fix)
+		flagChecks(r, &attach.Info{Flags: procOptionFlags(pid, args)})
 		return args
 	}
 	r.add(Pass, "attach", fmt.Sprintf("%s (JDK %s), %d threads, attached as uid %d", info.VM, info.JDK, len(info.Threads), vm.UID), "")
@@ -159,10 +158,12 @@ func jvmChecks(ctx context.Context, r *Report, pid int, o Options) []string {
 
 // optionFlags reads the flags doctor judges from a JVM's options, in the
 // order HotSpot applies them (the last wins): JAVA_TOOL_OPTIONS,
-// JDK_JAVA_OPTIONS, the command line up to the main class, _JAVA_OPTIONS.
-// Flags not set there get their defaults, marked so. It is the fallback
-// when the JVM cannot be asked.
-func optionFlags(args []string, environ []byte) map[string]attach.Flag {
+// JDK_JAVA_OPTIONS, the command line up to the main class (with the
+// launcher's @argfiles), the -XX:VMOptionsFile and -XX:Flags files,
+// _JAVA_OPTIONS. Files are read with readFile, relative paths against cwd.
+// Flags set nowhere get their defaults, marked so. It is the fallback when
+// the JVM cannot be asked.
+func optionFlags(args []string, environ []byte, cwd string, readFile func(string) ([]byte, error)) map[string]attach.Flag {
 	env := map[string]string{}
 	for _, kv := range strings.Split(string(environ), "\x00") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -175,11 +176,50 @@ func optionFlags(args []string, environ []byte) map[string]attach.Flag {
 	if len(args) > 0 {
 		args = args[1:]
 	}
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(cwd, p)
+	}
+	read := func(p string) string {
+		if readFile == nil {
+			return ""
+		}
+		b, err := readFile(abs(p))
+		if err != nil || len(b) > 1<<20 {
+			return ""
+		}
+		return string(b)
+	}
 	var opts []string
 	opts = append(opts, strings.Fields(env["JAVA_TOOL_OPTIONS"])...)
 	opts = append(opts, strings.Fields(env["JDK_JAVA_OPTIONS"])...)
-	opts = append(opts, args...)
+	var flagsFile string
+	for _, a := range args {
+		switch {
+		case strings.HasPrefix(a, "@"):
+			opts = append(opts, strings.Fields(read(a[1:]))...)
+		case strings.HasPrefix(a, "-XX:VMOptionsFile="):
+			opts = append(opts, a)
+			opts = append(opts, strings.Fields(read(strings.TrimPrefix(a, "-XX:VMOptionsFile=")))...)
+		case strings.HasPrefix(a, "-XX:Flags="):
+			flagsFile = strings.TrimPrefix(a, "-XX:Flags=")
+		default:
+			opts = append(opts, a)
+		}
+	}
+	// A flags file holds one flag a line as "+Name", "-Name" or "Name=value";
+	// HotSpot applies it before the command line.
+	var fileOpts []string
+	for _, l := range strings.Fields(read(flagsFile)) {
+		if strings.HasPrefix(l, "+") || strings.HasPrefix(l, "-") {
+			fileOpts = append(fileOpts, "-XX:"+l)
+		}
+	}
+	opts = append(fileOpts, opts...)
 	opts = append(opts, strings.Fields(env["_JAVA_OPTIONS"])...)
+
 	set := map[string]string{}
 	for _, o := range opts {
 		if rest, ok := strings.CutPrefix(o, "-XX:+"); ok {
@@ -192,7 +232,7 @@ func optionFlags(args []string, environ []byte) map[string]attach.Flag {
 		if v, ok := set[name]; ok {
 			return attach.Flag{Type: "bool", Value: v, Origin: "from the JVM's options"}
 		}
-		return attach.Flag{Type: "bool", Value: "false", Origin: "default, per the JVM's options"}
+		return attach.Flag{Type: "bool", Value: "false", Origin: optionDefault}
 	}
 	flags := map[string]attach.Flag{}
 	for _, name := range []string{"PreserveFramePointer", "DisableAttachMechanism", "UnlockDiagnosticVMOptions"} {
@@ -203,6 +243,20 @@ func optionFlags(args []string, environ []byte) map[string]attach.Flag {
 		flags["DebugNonSafepoints"] = flag("DebugNonSafepoints")
 	}
 	return flags
+}
+
+// optionDefault is the origin of a flag optionFlags found set nowhere.
+const optionDefault = "default, per the JVM's options"
+
+// procOptionFlags is optionFlags for the running process pid.
+func procOptionFlags(pid int, args []string) map[string]attach.Flag {
+	proc := "/proc/" + strconv.Itoa(pid)
+	environ, _ := os.ReadFile(proc + "/environ")
+	cwd, err := os.Readlink(proc + "/cwd")
+	if err != nil {
+		cwd = "/"
+	}
+	return optionFlags(args, environ, cwd, func(p string) ([]byte, error) { return os.ReadFile(proc + "/root" + p) })
 }
 
 // flagChecks judges the JVM flags that decide stack quality.
@@ -238,9 +292,12 @@ func flagChecks(r *Report, info *attach.Info) {
 			"run the broker on JDK 17 or later (Kafka supports 17), or start it with a perf-map agent")
 	}
 
-	if f, ok := flag("DisableAttachMechanism"); ok && f.Value == "true" {
+	switch f, ok := flag("DisableAttachMechanism"); {
+	case ok && f.Value == "true":
 		r.add(Fail, "DisableAttachMechanism", "true ("+f.Origin+")", "remove -XX:+DisableAttachMechanism")
-	} else {
+	case f.Origin == optionDefault:
+		r.add(Info, "DisableAttachMechanism", "not set in the JVM's options that lockscope can read", "")
+	default:
 		r.add(Pass, "DisableAttachMechanism", "false: profilers can be started without a restart", "")
 	}
 }

@@ -286,3 +286,31 @@ func TestDoctorOtherUser(t *testing.T) {
 		t.Errorf("failed checks:\n%s", text(r))
 	}
 }
+
+// TestDoctorAttachDisabledInFlagsFile disables attach where lockscope
+// cannot see it beforehand, in a -XX:Flags file: the listener never
+// starts, the attach check fails with its fix, the JVM survives the
+// SIGQUIT and its other flags are judged from its options.
+func TestDoctorAttachDisabledInFlagsFile(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	flags := filepath.Join(t.TempDir(), "flags")
+	if err := os.WriteFile(flags, []byte("+DisableAttachMechanism\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j := jvmtest.Start(t, jvmtest.Config{JVMArgs: []string{"-XX:Flags=" + flags, "-XX:+PreserveFramePointer"}})
+	o := jvmOptions(j.PID)
+	o.Attach.ListenerTimeout = 2 * time.Second
+	r := runDoctor(t, o)
+	t.Logf("\n%s", text(r))
+	c := want(t, r, Fail, "attach", "attach listener not started")
+	if !strings.Contains(c.Fix, "DisableAttachMechanism from a flags file") {
+		t.Errorf("no fix naming the likely cause: %+v", c)
+	}
+	// The flags file is read through /proc/PID/root.
+	want(t, r, Fail, "DisableAttachMechanism", "true (from the JVM's options)")
+	want(t, r, Pass, "PreserveFramePointer", "true (from the JVM's options)")
+	if !j.Alive() {
+		t.Error("the JVM died of the SIGQUIT")
+	}
+}

@@ -368,7 +368,7 @@ func TestMatchRow(t *testing.T) {
 func TestOptionFlags(t *testing.T) {
 	args := []string{"/usr/bin/java", "-XX:+PreserveFramePointer", "-XX:+UnlockDiagnosticVMOptions", "-cp", "x", "kafka.Kafka", "-XX:-PreserveFramePointer"}
 	env := []byte("JAVA_TOOL_OPTIONS=-XX:+DebugNonSafepoints\x00_JAVA_OPTIONS=-XX:+DisableAttachMechanism\x00PATH=/bin\x00")
-	got := optionFlags(args, env)
+	got := optionFlags(args, env, "/", nil)
 	for name, want := range map[string]string{
 		"PreserveFramePointer":      "true", // the program's own argument after the class is not an option
 		"UnlockDiagnosticVMOptions": "true",
@@ -379,12 +379,36 @@ func TestOptionFlags(t *testing.T) {
 			t.Errorf("%s = %+v, want %s from the options", name, got[name], want)
 		}
 	}
-	got = optionFlags([]string{"java", "-cp", "x", "kafka.Kafka"}, nil)
+	got = optionFlags([]string{"java", "-cp", "x", "kafka.Kafka"}, nil, "/", nil)
 	if f := got["PreserveFramePointer"]; f.Value != "false" || !strings.Contains(f.Origin, "default") {
 		t.Errorf("unset flag: %+v", f)
 	}
 	if _, ok := got["DebugNonSafepoints"]; ok {
 		t.Error("a diagnostic flag shown without UnlockDiagnosticVMOptions")
+	}
+
+	// Files: a flags file is applied first, the command line after it;
+	// argument files and VM options files in place.
+	files := map[string]string{
+		"/srv/flags":     "+DisableAttachMechanism\n+PreserveFramePointer\n",
+		"/srv/kafka.arg": "-XX:+UnlockDiagnosticVMOptions\n-XX:+DebugNonSafepoints\n",
+		"/etc/vm.opts":   "-XX:+PreserveFramePointer",
+	}
+	read := func(p string) ([]byte, error) {
+		if s, ok := files[p]; ok {
+			return []byte(s), nil
+		}
+		return nil, fs.ErrNotExist
+	}
+	got = optionFlags([]string{"java", "-XX:Flags=flags", "-XX:-PreserveFramePointer", "@kafka.arg", "kafka.Kafka"}, nil, "/srv", read)
+	for name, want := range map[string]string{"DisableAttachMechanism": "true", "PreserveFramePointer": "false", "DebugNonSafepoints": "true"} {
+		if got[name].Value != want {
+			t.Errorf("with files: %s = %+v, want %s", name, got[name], want)
+		}
+	}
+	got = optionFlags([]string{"java", "-XX:VMOptionsFile=/etc/vm.opts", "kafka.Kafka"}, nil, "/", read)
+	if got["PreserveFramePointer"].Value != "true" {
+		t.Errorf("VMOptionsFile: %+v", got["PreserveFramePointer"])
 	}
 }
 
