@@ -3,7 +3,9 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lockscope/lockscope/internal/attach"
@@ -274,6 +277,7 @@ func TestAlertsCaptureStalledBroker(t *testing.T) {
 		t.Fatalf("the sniffer saw %d produce requests, want hundreds", len(reqs))
 	}
 	checkHistograms(t, fams, reqs, c.Capture.SLO)
+	checkNative(t, r)
 
 	for _, tc := range []struct {
 		name   string
@@ -524,5 +528,46 @@ func TestStopWritesCaptureInFlight(t *testing.T) {
 	}
 	if bd.Meta.Ended != "interrupted" || bd.Meta.Profiler == nil || !bd.Has(bundle.RecordingFile) || !bd.Has(bundle.SlowProfile) {
 		t.Errorf("bundle after stop: ended %q, profiler %+v, files %v", bd.Meta.Ended, bd.Meta.Profiler, bd.Meta.Files)
+	}
+}
+
+// checkNative scrapes /metrics as Prometheus does with native histograms
+// on (protobuf) and checks the native histogram counts what the classic
+// one counts.
+func checkNative(t *testing.T, r *running) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", r.url+"/metrics", nil)
+	req.Header.Set("Accept", `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	for {
+		var f dto.MetricFamily
+		if err := dec.Decode(&f); err != nil {
+			if err != io.EOF {
+				t.Fatalf("decoding protobuf /metrics: %v", err)
+			}
+			t.Fatal("no lockscope_produce_latency_seconds in protobuf /metrics")
+		}
+		if f.GetName() != "lockscope_produce_latency_seconds" {
+			continue
+		}
+		for _, m := range f.Metric {
+			h := m.Histogram
+			var n uint64
+			var c int64
+			for _, d := range h.PositiveDelta {
+				c += d
+				n += uint64(c)
+			}
+			n += h.GetZeroCount()
+			if h.Schema == nil || n != h.GetSampleCount() {
+				t.Errorf("native histogram %v: schema %v, buckets count %d of %d samples", m.Label, h.Schema, n, h.GetSampleCount())
+			}
+		}
+		return
 	}
 }
