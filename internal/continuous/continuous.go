@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/lockscope/lockscope/internal/attach"
 	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/capture"
 	"github.com/lockscope/lockscope/internal/pyroscope"
@@ -101,8 +102,9 @@ func (o *Options) period() time.Duration {
 // then pushed for up to FlushTimeout. Every capture stops its profiler
 // (capture.Run guarantees it), so nothing is left running in the JVM.
 // A period that fails is logged and the next one tried after a pause; Run
-// returns an error only for bad options, a JVM that exited, or profiles
-// left unpushed at the end.
+// returns an error for bad options, a JVM that exited, a process that is
+// not a JVM or may not be attached to, and profiles left unpushed at the
+// end.
 func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
@@ -147,6 +149,11 @@ func Run(ctx context.Context, o Options) error {
 			runErr = fmt.Errorf("the broker JVM (pid %d) exited: %w", o.Capture.PID, err)
 			break
 		}
+		if permanent(err) {
+			// Retrying cannot help: the pid or the permissions are wrong.
+			runErr = err
+			break
+		}
 		if ctx.Err() != nil {
 			logf("period %d: %v (stopping)", n, err)
 			break
@@ -157,7 +164,11 @@ func Run(ctx context.Context, o Options) error {
 			logf("period %d: preempted before it had data: %v", n, err)
 			continue
 		}
-		logf("period %d: %v (next try in %v)", n, err, period)
+		if o.KeepBundles == "" {
+			logf("period %d: %v (next try in %v; the period's bundle was removed, --keep-bundles keeps them)", n, err, period)
+		} else {
+			logf("period %d: %v (next try in %v)", n, err, period)
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(period):
@@ -174,6 +185,16 @@ func Run(ctx context.Context, o Options) error {
 	s := pusher.Stats()
 	logf("pyroscope: %d profiles pushed, %d retries, %d failed, %d refused, %d dropped", s.Pushed, s.Retries, s.Failed, s.Rejected, s.Dropped)
 	return errors.Join(runErr, cerr)
+}
+
+// permanent reports errors a later period would meet again.
+func permanent(err error) bool {
+	for _, e := range []error{attach.ErrNotJVM, attach.ErrAttachDisabled, attach.ErrImpostor, attach.ErrPermission} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // runPeriod captures one period and queues its profiles; preempted says

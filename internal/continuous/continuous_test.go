@@ -2,6 +2,8 @@ package continuous
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -294,5 +296,27 @@ func TestContinuousJVMExits(t *testing.T) {
 	}
 	if periods < 1 {
 		t.Errorf("%d periods reported", periods)
+	}
+}
+
+// TestRunNotAJVM: a pid that is not a JVM fails every period the same way,
+// so Run returns at once instead of retrying every period.
+func TestRunNotAJVM(t *testing.T) {
+	srv := pyroscopetest.New(t)
+	var logged []string
+	o := Options{
+		Capture:   capture.Options{PID: os.Getpid(), SLO: time.Millisecond, Kind: "service", Latency: "none", Profiler: profiler.DefaultOptions()},
+		Period:    time.Second,
+		Pyroscope: pyroscope.Options{URL: srv.URL},
+		Logf:      func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := Run(ctx, o)
+	if !errors.Is(err, attach.ErrNotJVM) {
+		t.Fatalf("Run on the test's own pid: %v, want %v", err, attach.ErrNotJVM)
+	}
+	if ctx.Err() != nil || srv.Requests() != 0 {
+		t.Errorf("Run retried until the deadline or pushed (%d requests); logged %q", srv.Requests(), logged)
 	}
 }
