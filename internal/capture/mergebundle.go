@@ -92,7 +92,7 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	}
 	sum := merge.Summarize(res, opt, top)
 	if wantFS {
-		if sum.FS, err = summarizeFS(b, reqs, ws, top); err != nil {
+		if sum.FS, err = summarizeFS(b, reqs, ws, merge.FSOptions{Top: top, Threads: res.Threads}); err != nil {
 			return nil, err
 		}
 	}
@@ -221,7 +221,7 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.
 
 // summarizeFS reads the bundle's filesystem stream and relates it to the
 // requests and windows.
-func summarizeFS(b *bundle.Bundle, reqs []merge.FSRequest, ws *latency.WindowSet, top int) (*merge.FSSummary, error) {
+func summarizeFS(b *bundle.Bundle, reqs []merge.FSRequest, ws *latency.WindowSet, o merge.FSOptions) (*merge.FSSummary, error) {
 	f, err := os.Open(b.Path(bundle.FSStreamFile))
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
@@ -231,7 +231,7 @@ func summarizeFS(b *bundle.Bundle, reqs []merge.FSRequest, ws *latency.WindowSet
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
-	return merge.SummarizeFS(d, b.Meta.FS, reqs, ws, merge.FSOptions{Top: top}), nil
+	return merge.SummarizeFS(d, b.Meta.FS, reqs, ws, o), nil
 }
 
 // toMonotonic converts wall-clock windows with the bundle's clock mapping.

@@ -32,6 +32,9 @@ type FSOptions struct {
 	LongCommit time.Duration
 	// Top bounds the lists (default 10).
 	Top int
+	// Threads names threads by OS thread id (Result.Threads): the lens
+	// knows only the kernel's truncated names.
+	Threads map[uint32]string
 }
 
 // FSSummary relates the filesystem lens to the produce requests: which
@@ -57,7 +60,8 @@ type FSSummary struct {
 
 // FSFileStat is one group of operations. Count, Total and the percentiles
 // come from the in-kernel histograms (every operation); the percentiles are
-// interpolated inside log2 buckets (fslens.Histogram.Quantile). Slow counts the operations over
+// interpolated inside log2 buckets (fslens.Histogram.Quantile), or exact
+// when every operation was over the threshold and so recorded. Slow counts the operations over
 // the lens's threshold, SlowInWindows those that overlapped an SLO-breach
 // window.
 type FSFileStat struct {
@@ -95,13 +99,17 @@ type FSJournalStat struct {
 // know partitions). A cause shows as a share much larger over the SLO than
 // within it.
 type FSOverlap struct {
-	Devices          []string `json:"devices"`
-	Slow             int      `json:"slow_requests"`
-	SlowLongCommit   int      `json:"slow_with_long_commit"`
-	SlowSlowOp       int      `json:"slow_with_slow_op"`
-	Within           int      `json:"within_requests"`
-	WithinLongCommit int      `json:"within_with_long_commit"`
-	WithinSlowOp     int      `json:"within_with_slow_op"`
+	Devices []string `json:"devices"`
+	// Commits counts the jbd2 commits on those devices, LogForces the XFS
+	// log forces: instants, which have no length to compare.
+	Commits          int `json:"commits"`
+	LogForces        int `json:"log_forces"`
+	Slow             int `json:"slow_requests"`
+	SlowLongCommit   int `json:"slow_with_long_commit"`
+	SlowSlowOp       int `json:"slow_with_slow_op"`
+	Within           int `json:"within_requests"`
+	WithinLongCommit int `json:"within_with_long_commit"`
+	WithinSlowOp     int `json:"within_with_slow_op"`
 }
 
 // FSSlowOp is one slow operation and the journal event that overlapped it.
@@ -118,6 +126,9 @@ type FSSlowOp struct {
 	Journal   string        `json:"journal,omitempty"`
 	JournalTx uint32        `json:"journal_transaction,omitempty"`
 	JournalNs time.Duration `json:"journal_ns,omitempty"`
+	// LogForces counts the XFS log forces on the file's device during the
+	// operation.
+	LogForces int `json:"log_forces,omitempty"`
 }
 
 // groupName is the group a file's operations are summed in: its
@@ -166,8 +177,9 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 	// Files: histograms give every operation, slow ops the detail.
 	type key struct{ group, kind, op string }
 	type acc struct {
-		st FSFileStat
-		h  fslens.Histogram
+		st    FSFileStat
+		h     fslens.Histogram
+		exact []time.Duration // the slow operations' latencies
 	}
 	stats := map[key]*acc{}
 	get := func(f *bundle.FSFileInfo, op string) *acc {
@@ -193,6 +205,7 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 		op := &d.Ops[i]
 		a := get(op.File, op.Op)
 		a.st.Slow++
+		a.exact = append(a.exact, op.Duration())
 		a.st.Bytes += max(op.Bytes, 0)
 		a.st.Max = max(a.st.Max, op.Duration())
 		if ws.overlaps(int64(op.Start), int64(op.End)) {
@@ -206,6 +219,12 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 		st := &a.st
 		st.Count, st.Total = a.h.Count, time.Duration(a.h.SumNs)
 		st.P50, st.P99 = a.h.Quantile(0.50), a.h.Quantile(0.99)
+		if uint64(len(a.exact)) >= a.h.Count && len(a.exact) > 0 {
+			// Every operation was recorded one by one (syncs usually
+			// are): exact percentiles rather than log2 buckets.
+			slices.Sort(a.exact)
+			st.P50, st.P99 = nearestRank(a.exact, 0.50), nearestRank(a.exact, 0.99)
+		}
 		st.Max = max(st.Max, time.Duration(a.h.MaxNs))
 		s.Files = append(s.Files, *st)
 	}
@@ -245,10 +264,16 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 	partOps := map[string]*spanSet{}
 	for i := range d.Journal {
 		j := &d.Journal[i]
-		if j.Kind != bundle.JournalJBD2Commit && j.Kind != bundle.JournalXFSLogForce {
+		if len(logDevs) > 0 && !logDevs[j.Dev] {
 			continue
 		}
-		if len(logDevs) > 0 && !logDevs[j.Dev] {
+		switch j.Kind {
+		case bundle.JournalXFSLogForce:
+			s.Overlap.LogForces++
+			continue
+		case bundle.JournalJBD2Commit:
+			s.Overlap.Commits++
+		default:
 			continue
 		}
 		if j.Duration() >= o.LongCommit {
@@ -307,14 +332,20 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 	}
 	slices.SortFunc(ops, func(a, b *bundle.FSOp) int { return cmp.Compare(b.Duration(), a.Duration()) })
 	for _, op := range ops[:min(len(ops), o.Top)] {
-		so := FSSlowOp{Op: op.Op, Thread: op.Thread, TID: op.TID, Group: groupName(op.File), Bytes: op.Bytes,
+		thread := op.Thread
+		if n := o.Threads[op.TID]; n != "" {
+			thread = n
+		}
+		so := FSSlowOp{Op: op.Op, Thread: thread, TID: op.TID, Group: groupName(op.File), Bytes: op.Bytes,
 			Start: int64(op.Start), Duration: op.Duration(), InWindow: ws.overlaps(int64(op.Start), int64(op.End))}
 		if op.File != nil {
 			so.Path = op.File.Path
 		}
-		if j := mostOverlapping(d.Journal, op); j != nil {
+		var forces int
+		if j := mostOverlapping(d.Journal, op, &forces); j != nil {
 			so.Journal, so.JournalTx, so.JournalNs = j.Kind, j.Transaction, j.Duration()
 		}
+		so.LogForces = forces
 		s.Slowest = append(s.Slowest, so)
 	}
 	s.Sentence = s.sentence()
@@ -349,12 +380,20 @@ func (ss *spanSet) overlaps(s, e int64) bool {
 	return n > 0 && ss.maxEnd[n-1] >= s
 }
 
-func mostOverlapping(js []bundle.JournalEvent, op *bundle.FSOp) *bundle.JournalEvent {
+// mostOverlapping is the jbd2 commit on op's device that overlapped op the
+// longest; it counts the XFS log forces during op in forces.
+func mostOverlapping(js []bundle.JournalEvent, op *bundle.FSOp, forces *int) *bundle.JournalEvent {
 	var best *bundle.JournalEvent
 	var bestNs uint64
 	for i := range js {
 		j := &js[i]
 		if op.File != nil && op.File.Dev != "" && j.Dev != op.File.Dev {
+			continue
+		}
+		if j.Kind == bundle.JournalXFSLogForce && j.Start >= op.Start && j.Start <= op.End {
+			*forces++
+		}
+		if j.Kind != bundle.JournalJBD2Commit {
 			continue
 		}
 		s, e := max(j.Start, op.Start), min(j.End, op.End)
@@ -390,9 +429,12 @@ func pct(n, of int) float64 {
 func (s *FSSummary) sentence() string {
 	o := s.Overlap
 	var parts []string
-	if o.Slow > 0 && len(s.Journal) > 0 {
+	switch {
+	case o.Slow > 0 && o.Commits > 0:
 		parts = append(parts, fmt.Sprintf("%.0f%% of over-SLO requests overlapped a journal commit ≥ %v on the log dir's device (%.0f%% of requests within the SLO did)",
 			pct(o.SlowLongCommit, o.Slow), s.LongCommit, pct(o.WithinLongCommit, o.Within)))
+	case o.LogForces > 0:
+		parts = append(parts, fmt.Sprintf("the log dir's device is XFS: its %d log forces are instants, not commits with a length, so requests are related to the broker's own syncs", o.LogForces))
 	}
 	if o.Slow > 0 {
 		parts = append(parts, fmt.Sprintf("%.0f%% overlapped a write or sync slower than %v on their own partition's files (%.0f%% within the SLO)",
@@ -400,9 +442,12 @@ func (s *FSSummary) sentence() string {
 	}
 	if len(s.Slowest) > 0 {
 		w := s.Slowest[0]
-		line := fmt.Sprintf("the slowest was a %s of %s by %s, %v", w.Op, w.Group, w.Thread, w.Duration.Round(time.Microsecond))
+		line := fmt.Sprintf("the slowest was a %s of %s by %s, %v", w.Op, ShortPath(w.Group), w.Thread, w.Duration.Round(time.Microsecond))
 		if w.Journal != "" {
 			line += fmt.Sprintf(" during %s %d (%v)", w.Journal, w.JournalTx, w.JournalNs.Round(time.Microsecond))
+		}
+		if w.LogForces > 0 {
+			line += fmt.Sprintf(" across %d XFS log forces", w.LogForces)
 		}
 		parts = append(parts, line)
 	}

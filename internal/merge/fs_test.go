@@ -98,3 +98,28 @@ func TestSpanSet(t *testing.T) {
 		t.Error("empty set overlaps")
 	}
 }
+
+// TestSummarizeFSOnXFS: log forces are instants, so the summary relates
+// requests to the broker's syncs and counts the forces during each.
+func TestSummarizeFSOnXFS(t *testing.T) {
+	seg := &bundle.FSFileInfo{Path: "/x/t-0/00000000000000000000.log", Dev: "7:2", Topic: "t", Partition: 0, Kind: "log"}
+	d := &bundle.FSData{
+		Ops: []bundle.FSOp{{Op: "fdatasync", File: seg, TID: 3, Thread: "data-plane-kafk", Start: uint64(10 * ms), End: uint64(90 * ms)}},
+		Journal: []bundle.JournalEvent{
+			{Kind: bundle.JournalXFSLogForce, Dev: "7:2", Start: uint64(20 * ms), End: uint64(20 * ms)},
+			{Kind: bundle.JournalXFSLogForce, Dev: "7:2", Start: uint64(80 * ms), End: uint64(80 * ms)},
+			{Kind: bundle.JournalXFSLogForce, Dev: "7:2", Start: uint64(95 * ms), End: uint64(95 * ms)},
+		},
+	}
+	reqs := []FSRequest{{Start: 5 * ms, End: 95 * ms, OverSLO: true, Partitions: []string{"t-0"}}, {Start: 200 * ms, End: 201 * ms, Partitions: []string{"t-0"}}}
+	s := SummarizeFS(d, nil, reqs, nil, FSOptions{Threads: map[uint32]string{3: "data-plane-kafka-request-handler-2"}})
+	if s.Overlap.Commits != 0 || s.Overlap.LogForces != 3 || s.Overlap.SlowSlowOp != 1 || s.Overlap.WithinSlowOp != 0 {
+		t.Errorf("overlap %+v", s.Overlap)
+	}
+	if len(s.Slowest) != 1 || s.Slowest[0].LogForces != 2 || s.Slowest[0].Journal != "" || s.Slowest[0].Thread != "data-plane-kafka-request-handler-2" {
+		t.Errorf("slowest %+v", s.Slowest)
+	}
+	if !strings.Contains(s.Sentence, "XFS: its 3 log forces are instants") || strings.Contains(s.Sentence, "journal commit ≥") {
+		t.Errorf("sentence %q", s.Sentence)
+	}
+}

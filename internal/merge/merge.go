@@ -113,6 +113,10 @@ type Stats struct {
 type Result struct {
 	All, Slow, Baseline *profile.Profile
 	Stats               Stats
+	// Threads are the threads' names by OS thread id, as the JVM and the
+	// collector knew them (Java names are longer than the kernel's 15
+	// characters).
+	Threads map[uint32]string
 }
 
 // Merge joins a recording and off-CPU intervals into profiles split by the
@@ -144,7 +148,12 @@ func Merge(in Input, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{All: all, Stats: m.stats}
+	res := &Result{All: all, Stats: m.stats, Threads: make(map[uint32]string, len(m.threads))}
+	for tid, th := range m.threads {
+		if th.name != "" {
+			res.Threads[tid] = th.name
+		}
+	}
 	res.Slow, err = byWindow(all, Slow)
 	if err != nil {
 		return nil, err

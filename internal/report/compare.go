@@ -79,9 +79,73 @@ type Column struct {
 	// scale.
 	Grid    *Grid   `json:"grid"`
 	Heatmap *Figure `json:"-"`
+	// FS is what the bundle's filesystem lens found, when it ran.
+	FS      *FSColumn `json:"fs,omitempty"`
 	hm      *HeatMap
 	summary *merge.Summary
 	spans   []Span
+}
+
+// FSColumn is one bundle's filesystem lens in a comparison: the log dir's
+// filesystem, its journal, and how the requests over the SLO related to it.
+type FSColumn struct {
+	// Filesystem is the log dir's device's type and mount options.
+	Filesystem string `json:"filesystem"`
+	// Commits, CommitP99, CommitMax and LongCommits describe the jbd2
+	// commits on the log dir's device; LogForces counts XFS log forces.
+	Commits     int           `json:"commits"`
+	CommitP99   time.Duration `json:"commit_p99_ns"`
+	CommitMax   time.Duration `json:"commit_max_ns"`
+	LongCommits int           `json:"long_commits"`
+	LongCommit  time.Duration `json:"long_commit_ns"`
+	LogForces   int           `json:"log_forces"`
+	// SlowWithLongCommit and SlowWithSlowOp are the shares of requests
+	// over the SLO that overlapped a long commit, or a slow operation on
+	// their own partition's files; Within* the same for the others.
+	SlowWithLongCommit   float64 `json:"slow_with_long_commit"`
+	WithinWithLongCommit float64 `json:"within_with_long_commit"`
+	SlowWithSlowOp       float64 `json:"slow_with_slow_op"`
+	WithinWithSlowOp     float64 `json:"within_with_slow_op"`
+	// SyncP99 is the worst p99 of a partition's fsync or fdatasync.
+	SyncP99 time.Duration `json:"partition_sync_p99_ns"`
+}
+
+func fsColumn(s *merge.FSSummary) *FSColumn {
+	if s == nil {
+		return nil
+	}
+	o := s.Overlap
+	ratio := func(n, of int) float64 {
+		if of == 0 {
+			return 0
+		}
+		return float64(n) / float64(of)
+	}
+	c := &FSColumn{LogForces: o.LogForces, LongCommit: s.LongCommit,
+		SlowWithLongCommit: ratio(o.SlowLongCommit, o.Slow), WithinWithLongCommit: ratio(o.WithinLongCommit, o.Within),
+		SlowWithSlowOp: ratio(o.SlowSlowOp, o.Slow), WithinWithSlowOp: ratio(o.WithinSlowOp, o.Within)}
+	logDev := map[string]bool{}
+	for _, d := range o.Devices {
+		logDev[d] = true
+	}
+	for _, d := range s.Devices {
+		if logDev[d.Dev] {
+			c.Filesystem = d.FSType + " (" + d.Options + ")"
+		}
+	}
+	for _, j := range s.Journal {
+		if logDev[j.Dev] && j.Kind == "jbd2_commit" {
+			c.Commits += j.Count
+			c.CommitP99, c.CommitMax = max(c.CommitP99, j.P99), max(c.CommitMax, j.Max)
+			c.LongCommits += j.Long
+		}
+	}
+	for _, f := range s.Files {
+		if f.Kind == "log" && (f.Op == "fsync" || f.Op == "fdatasync") {
+			c.SyncP99 = max(c.SyncP99, f.P99)
+		}
+	}
+	return c
 }
 
 // CauseRow is one cause and its share of the slow windows in each input
@@ -232,6 +296,7 @@ func readInput(arg string, o CompareOptions) (*Column, []point, error) {
 			if col.summary, err = readSummary(b.Path(SummaryJSON)); err != nil {
 				return nil, nil, err
 			}
+			col.FS = fsColumn(col.summary.FS)
 		}
 	} else {
 		if kind == "" {
@@ -456,6 +521,16 @@ func (cmp *Comparison) Write(w io.Writer, format string) error {
 	return cmp.WriteText(w)
 }
 
+// HasFS reports whether any input has the filesystem lens.
+func (cmp *Comparison) HasFS() bool {
+	for _, c := range cmp.Columns {
+		if c.FS != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // WriteText writes the comparison as aligned tables.
 func (cmp *Comparison) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -478,6 +553,33 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 	row("over the SLO", func(c *Column) string { return fmt.Sprint(c.Stats.OverSLO) })
 	row("share over the SLO", func(c *Column) string { return fmt.Sprintf("%.2f%%", 100*c.Stats.Share) })
 	row("slow windows", func(c *Column) string { return fmt.Sprint(c.Windows) })
+	if cmp.HasFS() {
+		fs := func(f func(*FSColumn) string) func(c *Column) string {
+			return func(c *Column) string {
+				if c.FS == nil {
+					return "—"
+				}
+				return f(c.FS)
+			}
+		}
+		pct := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+		row("log dir filesystem", fs(func(f *FSColumn) string { return strings.SplitN(f.Filesystem, " ", 2)[0] }))
+		row("jbd2 commits", fs(func(f *FSColumn) string { return fmt.Sprint(f.Commits) }))
+		row("commit p99 / max", fs(func(f *FSColumn) string {
+			if f.Commits == 0 {
+				return "—"
+			}
+			return fmtDur(f.CommitP99) + " / " + fmtDur(f.CommitMax)
+		}))
+		row("XFS log forces", fs(func(f *FSColumn) string { return fmt.Sprint(f.LogForces) }))
+		row("partition sync p99", fs(func(f *FSColumn) string { return fmtDur(f.SyncP99) }))
+		row("over-SLO with long commit", fs(func(f *FSColumn) string {
+			return pct(f.SlowWithLongCommit) + " (within " + pct(f.WithinWithLongCommit) + ")"
+		}))
+		row("over-SLO with slow own-partition op", fs(func(f *FSColumn) string {
+			return pct(f.SlowWithSlowOp) + " (within " + pct(f.WithinWithSlowOp) + ")"
+		}))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

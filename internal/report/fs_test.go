@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
 	"strings"
@@ -95,6 +96,26 @@ func TestReportFilesystemSection(t *testing.T) {
 	}
 	if strings.Contains(string(page), "filesystem ops: not collected") {
 		t.Error("report says the filesystem lens did not run")
+	}
+	// compare shows the lens: the summary's numbers, per bundle.
+	js, err := json.Marshal(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(b.Path(report.SummaryJSON), js, 0o644))
+	cmp, err := report.Compare([]string{dir}, report.CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := cmp.Columns[0].FS
+	if fc == nil || fc.Commits != 10 || fc.LongCommits != 10 || fc.CommitMax != 90*time.Millisecond || fc.SlowWithLongCommit != 1 ||
+		fc.WithinWithLongCommit != 0 || !strings.HasPrefix(fc.Filesystem, "ext4") {
+		t.Errorf("compare's filesystem column: %+v", fc)
+	}
+	var text strings.Builder
+	must(t, cmp.WriteText(&text))
+	if !strings.Contains(text.String(), "100% (within 0%)") || !strings.Contains(text.String(), "90ms / 90ms") {
+		t.Errorf("compare text:\n%s", text.String())
 	}
 	cells := regexp.MustCompile(`class="fs-heatmap" data-cells="(\d+)"`).FindAllStringSubmatch(string(page), -1)
 	if len(cells) != 2 || cells[0][1] == "0" || cells[1][1] == "0" {
