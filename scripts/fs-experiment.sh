@@ -32,15 +32,16 @@ go build -o bin/loadgen ./scripts/loadgen
 work=$(mktemp -d /tmp/lockscope-fsx.XXXXXX)
 loop="" broker="" load=""
 stop_run() {
-	[[ -n $load ]] && { kill "$load" 2>/dev/null; wait "$load" 2>/dev/null || true; }
-	[[ -n $broker ]] && { kill "$broker" 2>/dev/null; wait "$broker" 2>/dev/null || true; }
+	if [[ -n $load ]]; then kill "$load" 2>/dev/null || true; wait "$load" 2>/dev/null || true; fi
+	if [[ -n $broker ]]; then kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; fi
 	load="" broker=""
-	if mountpoint -q "$work/mnt" 2>/dev/null; then umount "$work/mnt"; fi
-	[[ -n $loop ]] && losetup -d "$loop"
+	if mountpoint -q "$work/mnt" 2>/dev/null; then umount "$work/mnt" || umount -l "$work/mnt"; fi
+	if [[ -n $loop ]]; then losetup -d "$loop" || true; fi
 	loop=""
 	rm -f "$work/fs.img"
 }
 trap 'stop_run; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM HUP PIPE
 
 classes=$work/classes
 mkdir -p "$classes" "$work/mnt"
