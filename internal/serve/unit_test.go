@@ -43,7 +43,7 @@ func exampleConfig(t *testing.T, name string, repl ...string) []byte {
 	return []byte(s)
 }
 
-func writeFile(t *testing.T, dir, name, content string) string {
+func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -54,7 +54,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 
 // testConfig is a config for tests that need no broker: a token file, a
 // bundle dir in t's temp dir, no sniffing.
-func testConfig(t *testing.T) *Config {
+func testConfig(t testing.TB) *Config {
 	t.Helper()
 	dir := t.TempDir()
 	c := Defaults()
