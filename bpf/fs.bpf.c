@@ -145,7 +145,7 @@ const volatile __u64 min_ns = 1000000;
 // The reader is woken only once this many bytes wait; below it polls.
 const volatile __u64 wakeup_bytes = 65536;
 
-// An operation in flight, per thread.
+// An operation in flight, per thread; start_ns 0 when there is none.
 struct inflight {
 	__u64 start_ns;
 	__u64 dev;
@@ -155,13 +155,16 @@ struct inflight {
 	__u8 pad[3];
 };
 
-// MaxEntries of these maps are set at load time.
+// Task storage: cheaper than a hash keyed by thread id (no hashing, no
+// LRU bookkeeping, no delete per operation), and freed with the thread.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
+
+// MaxEntries of this map is set at load time.
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -224,40 +227,70 @@ static __always_inline __u64 wakeup_flag(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
-// fd_file returns the struct file behind fd in current's fd table, or 0.
-static __always_inline struct file *fd_file(__u64 fd)
+// fd_file returns the struct file behind fd in the fd table of task (a
+// BTF pointer: the walk down to the table is plain loads, not helper
+// calls), or 0.
+static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct files_struct *files = task->files;
+	if (!files)
 		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return 0;
+	struct file **fds = fdt->fd;
 	struct file *f = 0;
 	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
 		return 0;
 	return f;
 }
 
+// The fields of struct inode read at every operation, within its first
+// INODE_HEAD bytes on every kernel lockscope knows: one probe read instead
+// of three.
+#define INODE_HEAD 128
+
 static __always_inline int enter(__u64 fd, __u8 op)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!is_target(id >> 32))
 		return 0;
-	__u32 tid = (__u32)id;
-	struct inflight in = {.op = op, .fd = (__s32)fd};
-	struct file *f = fd_file(fd);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *f = fd_file(task, fd);
 	if (!f)
 		return 0; // a bad fd: the call fails at once
 	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG) {
+	__u32 mode_off = bpf_core_field_offset(struct inode, i_mode);
+	__u32 ino_off = bpf_core_field_offset(struct inode, i_ino);
+	__u32 sb_off = bpf_core_field_offset(struct inode, i_sb);
+	__u8 head[INODE_HEAD];
+	if (mode_off > INODE_HEAD - 2 || ino_off > INODE_HEAD - 8 || sb_off > INODE_HEAD - 8) {
+		// A kernel with another layout: read field by field.
+		if (bpf_probe_read_kernel(head, 2, &inode->i_mode) ||
+		    bpf_probe_read_kernel(head + 8, 8, &inode->i_ino) ||
+		    bpf_probe_read_kernel(head + 16, 8, &inode->i_sb))
+			return 0;
+		mode_off = 0;
+		ino_off = 8;
+		sb_off = 16;
+	} else if (bpf_probe_read_kernel(head, sizeof(head), inode)) {
+		return 0;
+	}
+	if ((*(unsigned short *)(head + mode_off) & S_IFMT) != S_IFREG) {
 		count(FS_COUNTER_NONFILE);
 		return 0;
 	}
-	in.ino = BPF_CORE_READ(inode, i_ino);
-	in.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	in.start_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY))
+	struct inflight *in = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!in) {
 		count(FS_COUNTER_INFLIGHT_FAIL);
+		return 0;
+	}
+	struct super_block *sb = *(struct super_block **)(head + sb_off);
+	in->dev = BPF_CORE_READ(sb, s_dev);
+	in->ino = *(unsigned long *)(head + ino_off);
+	in->fd = (__s32)fd;
+	in->op = op;
+	in->start_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -327,12 +360,12 @@ static __always_inline int exit_op(long ret)
 	if (!is_target(tgid))
 		return 0;
 	__u32 tid = (__u32)id;
-	struct inflight *p = bpf_map_lookup_elem(&inflight, &tid);
-	if (!p)
+	struct inflight *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!p || !p->start_ns)
 		return 0; // not a file, or started before the tracer
 	__u64 now = bpf_ktime_get_ns();
 	struct inflight in = *p;
-	bpf_map_delete_elem(&inflight, &tid);
+	p->start_ns = 0;
 	__u64 dur = now - in.start_ns;
 	histogram(&in, tgid, dur, ret);
 	if (dur < min_ns)

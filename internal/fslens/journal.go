@@ -180,8 +180,9 @@ func (s *Journals) Add(j *bundle.JournalEvent) {
 	}
 }
 
-// AddSync marks a jbd2 commit as waited for (the bundle's record does not
-// carry it).
+// AddSync counts a synchronous jbd2 commit (jbd2_start_commit's
+// sync_commit: a handle of the transaction asked for it, as O_SYNC writes
+// and sync mounts do); the bundle's record does not carry it.
 func (s *Journals) AddSync(dev string) { s.dev(dev).SyncCommits++ }
 
 // AddOp counts a slow operation and whether it overlapped the journal.

@@ -221,7 +221,7 @@ func writeDevice(w io.Writer, d *DeviceJournal) {
 	fmt.Fprintf(w, "  dev %s: %s\n", d.Dev, where)
 	if d.Commits > 0 {
 		h := &d.CommitTime
-		fmt.Fprintf(w, "    jbd2 commits: %d (%d waited for by fsync); duration p50 %s p99 %s max %s; phases in total: running %s, locked %s, flushing %s, logging %s; %d handles, %d blocks\n",
+		fmt.Fprintf(w, "    jbd2 commits: %d (%d synchronous); duration p50 %s p99 %s max %s; phases in total: running %s, locked %s, flushing %s, logging %s; %d handles, %d blocks\n",
 			d.Commits, d.SyncCommits, Dur(h.Quantile(0.5)), Dur(h.Quantile(0.99)), Dur(time.Duration(h.MaxNs)),
 			Dur(d.RunningSum), Dur(d.Locked), Dur(d.Flushing), Dur(d.Logging), d.Handles, d.Blocks)
 		for _, c := range d.Slowest {

@@ -79,10 +79,9 @@ type FSConfig struct {
 	PollInterval time.Duration
 	// MaxFiles bounds the in-kernel histograms: (file, operation) pairs
 	// beyond it are counted in FSCounters.HistogramOverflow (default 4096).
+	// The operation in flight of each thread lives in task storage, which
+	// needs no bound.
 	MaxFiles int
-	// MaxThreads bounds the operations in flight, one per thread (default
-	// 16384).
-	MaxThreads int
 }
 
 // Defaults of FSConfig.
@@ -143,12 +142,6 @@ func (c *FSConfig) Validate() error {
 	}
 	if c.MaxFiles < 0 {
 		return fmt.Errorf("invalid max files %d: must be > 0", c.MaxFiles)
-	}
-	if c.MaxThreads == 0 {
-		c.MaxThreads = DefaultMaxThreads
-	}
-	if c.MaxThreads < 0 {
-		return fmt.Errorf("invalid max threads %d: must be > 0", c.MaxThreads)
 	}
 	return nil
 }
@@ -264,7 +257,8 @@ type FSCounters struct {
 	// HistogramOverflow counts operations not in any histogram because
 	// MaxFiles (file, operation) pairs were already counted.
 	HistogramOverflow uint64
-	// InflightFailures counts operations whose start could not be stored.
+	// InflightFailures counts operations whose start could not be stored
+	// (task storage allocation failed).
 	InflightFailures uint64
 	// NonFiles counts operations of the targets on descriptors that are
 	// not regular files (sockets, pipes): not followed, by design.

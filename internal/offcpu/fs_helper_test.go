@@ -4,10 +4,12 @@ package offcpu
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -21,6 +23,35 @@ func init() {
 	if dir := os.Getenv("LOCKSCOPE_FS_HELPER"); dir != "" {
 		os.Exit(fsHelper(dir))
 	}
+	if pid := os.Getenv("LOCKSCOPE_FS_TRACER_TARGET"); pid != "" {
+		os.Exit(fsTracerHelper(pid))
+	}
+}
+
+// fsTracerHelper traces pid, prints the ids of its programs and
+// "attached", and reads until it is killed.
+func fsTracerHelper(pidStr string) int {
+	pid, _ := strconv.Atoi(pidStr)
+	tr, err := StartFS(context.Background(), FSConfig{PIDs: []int{pid}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ids, err := tr.progIDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	for _, id := range ids {
+		fmt.Println("prog", id)
+	}
+	fmt.Println("attached")
+	js := tr.Journal()
+	for range tr.Events() {
+	}
+	for range js {
+	}
+	return 0
 }
 
 // fsHelperOp is one operation the helper made and timed itself.

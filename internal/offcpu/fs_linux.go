@@ -294,7 +294,6 @@ func (t *FSTracer) load() error {
 	}
 	spec.Maps[fsMapEvents].MaxEntries = uint32(t.cfg.RingBytes)
 	spec.Maps[fsMapHists].MaxEntries = uint32(t.cfg.MaxFiles)
-	spec.Maps[fsMapInflight].MaxEntries = uint32(t.cfg.MaxThreads)
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return fmt.Errorf("loading filesystem tracer: %w", err)
 	}
