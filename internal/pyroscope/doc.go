@@ -63,7 +63,11 @@
 // MaxAttempts times per profile behind one shared exponential back-off
 // (RetryMin doubling to RetryMax, with jitter), so a server that is down
 // costs one request per RetryMax and the memory of a full queue, no more.
-// Other refusals (400 for a bad label, 401, 413) are not retried. Close
+// Pyroscope answers 422 both for a profile it refuses and for a failure
+// downstream (rpc Unavailable while it starts or shuts down, seen for about
+// 25 s of a graceful shutdown of a real server): a 422 whose message names
+// such a cause is retried. Other refusals (400 for a bad label, 401, 413,
+// other 422s) are not retried. Close
 // pushes what is queued until its context ends, then drops the rest and
 // cancels the request in flight; nothing runs after it returns.
 package pyroscope

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -392,13 +393,32 @@ func (c *outcomeClient) Do(req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(b))
 	body := string(bytes.TrimSpace(b))
-	switch s := resp.StatusCode; {
-	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500:
-		c.record(fmt.Errorf("pushing profile: HTTP %d: %s", s, body))
-	default:
-		c.record(&permanentError{status: s, body: body})
+	if transientStatus(resp.StatusCode, body) {
+		c.record(fmt.Errorf("pushing profile: HTTP %d: %s", resp.StatusCode, body))
+	} else {
+		c.record(&permanentError{status: resp.StatusCode, body: body})
 	}
 	return resp, nil
+}
+
+// transientStatus tells the answers worth retrying: 408, 429, 5xx, and
+// Pyroscope's 422 when its cause is downstream. Pyroscope's /ingest
+// answers 422 for every failure after decoding, a profile it refuses as
+// well as "rpc error: code = Unavailable" while it starts or shuts down
+// (seen for about 25 s of a graceful shutdown), so the message decides.
+func transientStatus(status int, body string) bool {
+	switch {
+	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
+		return true
+	case status == http.StatusUnprocessableEntity:
+		b := strings.ToLower(body)
+		for _, cause := range []string{"unavailable", "deadline", "resource_exhausted", "resourceexhausted", "timeout", "too many", "connection refused", "context canceled"} {
+			if strings.Contains(b, cause) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // quietLogger drops the uploader's own log lines: the Pusher logs each

@@ -335,6 +335,35 @@ func TestDownBoundedRetries(t *testing.T) {
 	}
 }
 
+// TestPyroscope422 follows what a real Pyroscope answered while shutting
+// down (422 with a downstream Unavailable) and what it answers for a
+// profile it refuses (422 too).
+func TestPyroscope422(t *testing.T) {
+	srv := pyroscopetest.New(t)
+	unavailable := `{"code":"unknown","message":"pushing IngestInput-pprof failed push series with index 0 and id  failed: unknown: rpc error: code = Unavailable desc = service is unavailable"}`
+	srv.SetReply(func(n int) (int, string) {
+		switch n {
+		case 1:
+			return http.StatusUnprocessableEntity, unavailable
+		case 2:
+			return http.StatusOK, ""
+		default:
+			return http.StatusUnprocessableEntity, `{"code":"invalid_argument","message":"invalid labels"}`
+		}
+	})
+	p, err := NewPusher(fastRetry(Options{URL: srv.URL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Push(smallProfile(t, 1, 0), smallProfile(t, 2, 0))
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Pushed != 1 || s.Retries != 1 || s.Rejected != 1 || srv.Requests() != 3 {
+		t.Errorf("stats %+v after %d requests; want the Unavailable one retried and pushed, the invalid one refused", s, srv.Requests())
+	}
+}
+
 func TestRejectedNotRetried(t *testing.T) {
 	srv := pyroscopetest.New(t)
 	srv.SetStatus(func(int) int { return http.StatusUnauthorized })

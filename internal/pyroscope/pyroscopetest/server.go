@@ -52,14 +52,14 @@ type Server struct {
 	mu       sync.Mutex
 	ingests  []Ingest
 	requests int
-	status   func(n int) int // status for the n-th request (1-based)
-	hold     chan struct{}   // when set, handlers wait for it to close
+	reply    func(n int) (int, string) // status and body for the n-th request (1-based)
+	hold     chan struct{}             // when set, handlers wait for it to close
 }
 
 // New starts a server answering 200 to every valid push; it is closed when
 // the test ends.
 func New(tb testing.TB) *Server {
-	s := &Server{status: func(int) int { return http.StatusOK }}
+	s := &Server{reply: func(int) (int, string) { return http.StatusOK, "" }}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
 	tb.Cleanup(s.Close)
 	return s
@@ -68,8 +68,16 @@ func New(tb testing.TB) *Server {
 // SetStatus makes the n-th request (1-based, counted over the server's
 // life) answer status(n) instead of 200; a non-200 push is not kept.
 func (s *Server) SetStatus(status func(n int) int) {
+	s.SetReply(func(n int) (int, string) {
+		st := status(n)
+		return st, http.StatusText(st)
+	})
+}
+
+// SetReply is SetStatus with the body too (Pyroscope's error messages).
+func (s *Server) SetReply(reply func(n int) (status int, body string)) {
 	s.mu.Lock()
-	s.status = status
+	s.reply = reply
 	s.mu.Unlock()
 }
 
@@ -107,7 +115,7 @@ func (s *Server) Requests() int {
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests++
-	n, hold, status := s.requests, s.hold, s.status
+	n, hold, reply := s.requests, s.hold, s.reply
 	s.mu.Unlock()
 	if hold != nil {
 		select {
@@ -126,8 +134,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if st := status(n); st != http.StatusOK {
-		http.Error(w, http.StatusText(st), st)
+	if st, body := reply(n); st != http.StatusOK {
+		http.Error(w, body, st)
 		return
 	}
 	s.mu.Lock()
