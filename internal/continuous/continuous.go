@@ -123,14 +123,14 @@ func Run(ctx context.Context, o Options) error {
 	if po.Logf == nil {
 		po.Logf = logf
 	}
-	pusher, err := pyroscope.NewPusher(po)
-	if err != nil {
-		return err
-	}
 	if o.KeepBundles != "" {
 		if err := os.MkdirAll(o.KeepBundles, 0o755); err != nil {
 			return fmt.Errorf("creating the bundles directory: %w", err)
 		}
+	}
+	pusher, err := pyroscope.NewPusher(po)
+	if err != nil {
+		return err
 	}
 
 	var runErr error
