@@ -51,7 +51,7 @@ func (s *Session) startAsprof(ctx context.Context, in *Install) error {
 // there (a stop with JFR output would succeed silently either way).
 func (s *Session) stopAsprof(ctx context.Context) (bySelf bool, err error) {
 	if st, err := AsprofStatus(ctx, s.vm, s.lib); err == nil && strings.Contains(st, "not active") {
-		if _, serr := os.Stat(s.vm.HostPath(s.remote)); serr == nil {
+		if _, serr := os.Stat(s.host(s.remote)); serr == nil {
 			return true, nil
 		}
 	}
@@ -59,7 +59,7 @@ func (s *Session) stopAsprof(ctx context.Context) (bySelf bool, err error) {
 	msg := s.readLog()
 	if err != nil {
 		if strings.Contains(msg, "not active") || strings.Contains(msg, "not started") {
-			if _, serr := os.Stat(s.vm.HostPath(s.remote)); serr == nil {
+			if _, serr := os.Stat(s.host(s.remote)); serr == nil {
 				return true, nil
 			}
 		}
@@ -107,7 +107,7 @@ func AgentPath(vm *attach.VM, lib string) (string, error) { return agentPath(vm,
 
 // readLog returns and removes what the agent logged for one command.
 func (s *Session) readLog() string {
-	p := s.vm.HostPath(s.log)
+	p := s.host(s.log)
 	b, _ := os.ReadFile(p)
 	os.Remove(p)
 	var lines []string

@@ -19,7 +19,7 @@ func (s *Session) startJFR(ctx context.Context) error {
 		return err
 	}
 	settingsPath := attach.TmpDir + "/lockscope-" + s.id + ".jfc"
-	host := s.vm.HostPath(settingsPath)
+	host := s.host(settingsPath)
 	// Readable by the JVM's user, whoever that is.
 	if err := os.WriteFile(host, jfc, 0o644); err != nil {
 		return fmt.Errorf("writing JFR settings into the JVM's %s: %w", attach.TmpDir, err)
@@ -40,7 +40,7 @@ func (s *Session) startJFR(ctx context.Context) error {
 	if !strings.Contains(out, "Started recording") {
 		// Whatever it did, nothing may keep running without an owner.
 		s.stopJFR(ctx)
-		os.Remove(s.vm.HostPath(s.remote))
+		os.Remove(s.host(s.remote))
 		return fmt.Errorf("starting the JDK Flight Recorder: the JVM answered %q", strings.TrimSpace(out))
 	}
 	return nil
@@ -59,7 +59,7 @@ func (s *Session) stopJFR(ctx context.Context) (bySelf bool, err error) {
 	// with name", for a recording that is gone.
 	if err != nil || !strings.Contains(out, "Stopped recording") {
 		if strings.Contains(out, "Could not") || strings.Contains(out, "No recording") {
-			if _, serr := os.Stat(s.vm.HostPath(s.remote)); serr == nil {
+			if _, serr := os.Stat(s.host(s.remote)); serr == nil {
 				return true, nil
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -365,5 +366,46 @@ func TestJFRContainer(t *testing.T) {
 	wantEvents(t, jfrSummary(t, dst), "jdk.JavaMonitorEnter", "jdk.ThreadPark")
 	if !strings.HasSuffix(r.Perfmap, "/root/tmp/perf-1.map") {
 		t.Errorf("perf map %q (%v), want the container's /tmp/perf-1.map", r.Perfmap, r.Warnings)
+	}
+}
+
+// TestJFRJVMExits: the JVM exits (SIGTERM) during the recording. The
+// recording it wrote as it exited is collected, even from a private /tmp
+// whose mount namespace died with the JVM, and nothing is left behind.
+func TestJFRJVMExits(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot create namespaces")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare not installed (util-linux)")
+	}
+	j := jvmtest.Start(t, jvmtest.Config{Container: true})
+	vm := openVM(t, j.PID)
+	s, err := Start(timeout(t), vm, testOptions(JFR, 10*time.Second, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := syscall.Kill(j.PID, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; j.Alive() && i < 100; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if j.Alive() {
+		t.Fatal("the JVM did not exit on SIGTERM")
+	}
+	dst := filepath.Join(t.TempDir(), "rec.jfr")
+	r, err := s.Stop(timeout(t), dst)
+	if err != nil {
+		t.Fatalf("the recording the JVM wrote as it exited was not collected: %v", err)
+	}
+	if len(r.Warnings) == 0 || !strings.Contains(r.Warnings[0], "exited") {
+		t.Errorf("warnings %q: want one saying the JVM exited", r.Warnings)
+	}
+	wantEvents(t, jfrSummary(t, dst), "jdk.JavaMonitorEnter", "jdk.ThreadPark")
+	if s.tmp != nil {
+		t.Error("the JVM's /tmp is still held open after Stop")
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lockscope/lockscope/internal/attach"
 	"github.com/lockscope/lockscope/internal/clock"
+	"golang.org/x/sys/unix"
 )
 
 // Session is a profiler running in a JVM. It is owned by the goroutine that
@@ -32,6 +33,13 @@ type Session struct {
 	log     string // async-profiler: its log, in the JVM's mount namespace
 	start   clock.Pair
 	done    bool
+	// tmp is the JVM's /tmp held open (O_PATH): the recording stays
+	// reachable through it after the JVM exits, when /proc/PID/root no
+	// longer leads anywhere, so a recording the JVM wrote as it exited
+	// (dumponexit) is collected instead of lost, and nothing is left
+	// behind. Nil where it could not be opened: paths go through
+	// /proc/PID/root then.
+	tmp *os.File
 }
 
 // Result describes a finished capture's recording.
@@ -68,6 +76,9 @@ func Start(ctx context.Context, vm *attach.VM, o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d, err := os.OpenFile(vm.HostPath(attach.TmpDir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		s.tmp = d
+	}
 	s.kind, s.reason = kind, reason
 	if kind == AsyncProfiler {
 		s.version = in.Version
@@ -76,9 +87,26 @@ func Start(ctx context.Context, vm *attach.VM, o Options) (*Session, error) {
 		err = s.startJFR(ctx)
 	}
 	if err != nil {
+		s.closeTmp()
 		return nil, err
 	}
 	return s, nil
+}
+
+// host is the host path of a file in the JVM's mount namespace, through
+// the held /tmp for files there.
+func (s *Session) host(path string) string {
+	if s.tmp != nil && filepath.Dir(path) == attach.TmpDir {
+		return "/proc/self/fd/" + strconv.Itoa(int(s.tmp.Fd())) + "/" + filepath.Base(path)
+	}
+	return s.vm.HostPath(path)
+}
+
+func (s *Session) closeTmp() {
+	if s.tmp != nil {
+		s.tmp.Close()
+		s.tmp = nil
+	}
 }
 
 // Choose says which profiler Start would run for o, where async-profiler
@@ -149,11 +177,23 @@ func (s *Session) Stop(ctx context.Context, dst string) (*Result, error) {
 		r.StoppedBySelf, err = s.stopJFR(ctx)
 	}
 	r.End = clock.Sample()
+	defer s.closeTmp()
 	if err != nil {
-		os.Remove(s.vm.HostPath(s.remote))
+		// A JVM that exited wrote its recording as it went (JFR's
+		// dumponexit, async-profiler's shutdown): collect that.
+		if s.exited() {
+			if st, serr := os.Stat(s.host(s.remote)); serr == nil && st.Size() > 0 {
+				if merr := moveOut(s.host(s.remote), dst); merr == nil {
+					r.File = dst
+					r.Warnings = append(r.Warnings, "the JVM exited during the capture: its recording is what it wrote as it exited")
+					return r, nil
+				}
+			}
+		}
+		os.Remove(s.host(s.remote))
 		return nil, err
 	}
-	if err := moveOut(s.vm.HostPath(s.remote), dst); err != nil {
+	if err := moveOut(s.host(s.remote), dst); err != nil {
 		return nil, err
 	}
 	r.File = dst
@@ -181,8 +221,14 @@ func (s *Session) Close() error {
 	} else {
 		_, err = s.stopJFR(ctx)
 	}
-	os.Remove(s.vm.HostPath(s.remote))
+	os.Remove(s.host(s.remote))
+	s.closeTmp()
 	return err
+}
+
+// exited reports whether the JVM is gone.
+func (s *Session) exited() bool {
+	return unix.Kill(s.vm.PID, 0) == unix.ESRCH
 }
 
 // perfmap asks the JVM to write /tmp/perf-<nspid>.map and returns its host
