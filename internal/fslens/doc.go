@@ -6,8 +6,13 @@
 // operation overlapped. It also runs `lockscope fs` (Run) and converts its
 // results into bundle records (bundle.go).
 //
-// Everything except Resolver, Run and Devices is pure: no kernel, no /proc,
-// no clock, so it is tested with synthetic input.
+// Everything except Resolver, Mounts, NewClock and Run is pure: no kernel,
+// no /proc, no clock, so it is tested with synthetic input.
+//
+// Limits: operations are seen at the system call (write, pwrite64, writev,
+// pwritev, pwritev2, fsync, fdatasync; reads optionally), so writes through
+// mmap (Kafka's index files), io_uring, sendfile and splice are not; the
+// page cache's own writeback shows only through the journal.
 //
 // Lifetimes: a Resolver caches what it resolved for as long as it lives
 // (one capture); the *bundle.FSFileInfo it returns are shared between the

@@ -402,3 +402,14 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("tracer min %v", cfg.Min)
 	}
 }
+
+func FuzzParseMountinfo(f *testing.F) {
+	f.Add("36 22 7:0 / /tmp/my\\040dir/mnt rw,relatime shared:5 - ext4 /dev/loop0 rw,data=writeback\n")
+	f.Add("1 2 3\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		ms, err := ParseMountinfo(strings.NewReader(in))
+		if err == nil && len(ms) > strings.Count(in, "\n")+1 {
+			t.Fatalf("%d mounts from %d lines", len(ms), strings.Count(in, "\n")+1)
+		}
+	})
+}

@@ -47,8 +47,9 @@ type pendingCommit struct {
 // ext4_sync_file_enter and _exit of one thread into another. A commit is
 // complete once it has ended and its run stats are in (the kernel emits
 // them in either order depending on its version); one still incomplete
-// journalStale after its last record is given up and emitted with what it
-// has (a commit that started before the tracer has no start).
+// journalStale after its last record is given up: emitted with what it has
+// (a commit that started before the tracer has no start), or dropped if it
+// only started.
 type journalAssembler struct {
 	jiffy   time.Duration
 	commits map[commitKey]*pendingCommit
@@ -147,21 +148,27 @@ func (a *journalAssembler) finish(k commitKey, p *pendingCommit, emit func(Journ
 func (a *journalAssembler) expire(now uint64, emit func(JournalEvent)) {
 	for k, p := range a.commits {
 		if now > p.last+journalStale {
-			a.finish(k, p, emit)
+			a.giveUp(k, p, emit)
 		}
 	}
+}
+
+// giveUp emits what is known of an incomplete commit, or drops one that
+// only started: its length is unknown.
+func (a *journalAssembler) giveUp(k commitKey, p *pendingCommit, emit func(JournalEvent)) {
+	if p.ended || p.run {
+		a.finish(k, p, emit)
+		return
+	}
+	delete(a.commits, k)
+	a.unpaired++
 }
 
 // flush emits every incomplete commit (at the end of tracing). Syncs still
 // running are counted as unpaired.
 func (a *journalAssembler) flush(emit func(JournalEvent)) {
 	for k, p := range a.commits {
-		if p.ended || p.run {
-			a.finish(k, p, emit)
-		} else {
-			delete(a.commits, k)
-			a.unpaired++
-		}
+		a.giveUp(k, p, emit)
 	}
 	a.unpaired += uint64(len(a.syncs))
 	clear(a.syncs)

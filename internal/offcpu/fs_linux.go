@@ -28,6 +28,13 @@ import (
 // FSTracer owns the filesystem tracer's programs, links, maps and ring
 // buffer reader. Close releases everything; links are owned by file
 // descriptors (never pinned), so a killed process leaves nothing attached.
+//
+// The programs (bpf/fs.bpf.c) are classic tracepoints, attached through
+// perf events by the ids tracefs lists: syscalls/sys_enter_X and
+// sys_exit_X of the followed calls, jbd2, ext4 and xfs events. Attaching
+// any syscall tracepoint puts every system call of every process on the
+// kernel's tracing path; the programs then return at once for processes
+// that are not targets (scripts/bench-fs.sh measures what that costs).
 type FSTracer struct {
 	cfg FSConfig
 
