@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lockscope/lockscope/internal/bundle"
 )
 
 // Outcomes of a capture, as /captures and the metrics name them.
@@ -139,6 +141,33 @@ func (s *store) list() ([]Record, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	return out, nil
+}
+
+// recover settles the records a previous serve left running (it was
+// killed mid-capture): failed, or interrupted when the bundle was
+// finished. Without this they would stay "running" and retention would
+// never remove them.
+func (s *store) recover() ([]string, error) {
+	rs, err := s.list()
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for i := range rs {
+		r := &rs[i]
+		if r.Outcome != OutcomeRunning {
+			continue
+		}
+		r.Outcome, r.Error = OutcomeFailed, "lockscope serve stopped during this capture (killed?); the bundle may be partial"
+		if b, err := bundle.Open(s.bundleDir(r.ID)); err == nil {
+			r.Outcome, r.Ended = OutcomeInterrupted, b.Meta.Created.Add(time.Duration(b.Meta.End-b.Meta.Start))
+		}
+		if err := s.save(r); err != nil {
+			return ids, err
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids, nil
 }
 
 // usage is the bytes the finished bundles take.

@@ -111,6 +111,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	s.ctx = ctx
+	if ids, err := s.store.recover(); err != nil {
+		s.o.Logf("settling captures left running: %v", err)
+	} else if len(ids) > 0 {
+		s.o.Logf("captures left running by a previous serve, now settled: %v", ids)
+	}
 	s.retain()
 
 	var bg sync.WaitGroup

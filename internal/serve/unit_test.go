@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -404,8 +405,9 @@ func TestRetentionAndFiles(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	// Five finished captures of 1000 bytes each, oldest first, and a
-	// running one (never removed).
+	// Five finished captures of 1000 bytes each, oldest first, and one a
+	// killed serve left running (settled at start, then removed as the
+	// oldest).
 	base := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	var ids []string
 	for i := 0; i < 6; i++ {
@@ -417,7 +419,7 @@ func TestRetentionAndFiles(t *testing.T) {
 		writeFile(t, filepath.Join(dir, id), "summary.txt", strings.Repeat("x", 1000))
 		rec := Record{ID: id, Started: base, Trigger: TriggerAlert, Outcome: OutcomeOK, Size: 1000}
 		if i == 0 {
-			rec.Outcome = OutcomeRunning // an old capture still running: kept
+			rec.Outcome = OutcomeRunning // left by a killed serve
 		}
 		if err := writeJSON(filepath.Join(dir, id+".json"), &rec); err != nil {
 			t.Fatal(err)
@@ -434,9 +436,25 @@ func TestRetentionAndFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A running capture is never removed by retention.
+	st, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := st.retain(1, 0); err != nil || len(removed) != 4 || slices.Contains(removed, ids[0]) {
+		t.Fatalf("retain(1, 0) removed %v (%v): want the 4 oldest finished ones, not the running one", removed, err)
+	}
+	st.Close()
+	for i := 1; i < 5; i++ { // put them back
+		os.MkdirAll(filepath.Join(dir, ids[i]), 0o750)
+		writeFile(t, filepath.Join(dir, ids[i]), "summary.txt", strings.Repeat("x", 1000))
+		writeJSON(filepath.Join(dir, ids[i]+".json"), &Record{ID: ids[i], Started: base, Trigger: TriggerAlert, Outcome: OutcomeOK, Size: 1000})
+	}
+
 	r := start(t, c, Options{})
-	// Run applies retention at start: the running one plus the newest two
-	// (bytes: 2 × 1000 ≤ 2500 < 3 × 1000+; count would allow 3).
+	// Run settles the running one (failed: its bundle has no meta.json),
+	// then applies retention: the newest two are kept (bytes: 2 × 1000 ≤
+	// 2500 < 3 × 1000; count would allow 3).
 	code, b := r.do(t, "GET", "/captures", "s3cret-token", nil)
 	var list []Record
 	if code != 200 || json.Unmarshal(b, &list) != nil {
@@ -446,16 +464,16 @@ func TestRetentionAndFiles(t *testing.T) {
 	for _, rec := range list {
 		got = append(got, rec.ID)
 	}
-	if diff := cmp.Diff([]string{ids[5], ids[4], ids[0]}, got); diff != "" {
+	if diff := cmp.Diff([]string{ids[5], ids[4]}, got); diff != "" {
 		t.Errorf("kept after retention (-want +got):\n%s", diff)
 	}
-	for _, id := range ids[1:4] {
+	for _, id := range ids[0:4] {
 		if _, err := os.Stat(filepath.Join(dir, id)); !os.IsNotExist(err) {
 			t.Errorf("bundle %s not removed: %v", id, err)
 		}
 	}
-	if got := counter(r.scrape(t), "lockscope_bundles_removed_total", nil); got != 3 {
-		t.Errorf("lockscope_bundles_removed_total = %v, want 3", got)
+	if got := counter(r.scrape(t), "lockscope_bundles_removed_total", nil); got != 4 {
+		t.Errorf("lockscope_bundles_removed_total = %v, want 4", got)
 	}
 
 	tok := "s3cret-token"
