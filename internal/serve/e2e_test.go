@@ -365,3 +365,22 @@ func TestAlertPathEndToEnd(t *testing.T) {
 	t.Logf("alert path: firing reached the webhook %v after the metric crossed the threshold (%v after the rule's evaluation), resolved %v (%v)",
 		firingFromMetric.Round(time.Millisecond), firing.Round(time.Millisecond), resolvedFromMetric.Round(time.Millisecond), resolved.Round(time.Millisecond))
 }
+
+// TestShippedConfigsCheck: Prometheus' and Alertmanager's own checkers
+// accept the shipped files exactly as they are.
+func TestShippedConfigsCheck(t *testing.T) {
+	dir := filepath.Join("..", "..", "scripts", "monitoring")
+	for _, c := range [][]string{
+		{"promtool", "check", "config", filepath.Join(dir, "prometheus.yml")},
+		{"promtool", "check", "rules", filepath.Join(dir, "rules.yml")},
+		{"amtool", "check-config", filepath.Join(dir, "alertmanager.yml")},
+	} {
+		if _, err := exec.LookPath(c[0]); err != nil {
+			t.Fatalf("%s not found: scripts/setup.sh installs Debian's prometheus and prometheus-alertmanager", c[0])
+		}
+		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "SUCCESS") {
+			t.Errorf("%s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+}
