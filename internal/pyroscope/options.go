@@ -47,10 +47,12 @@ type Options struct {
 	MaxQueue      int
 	MaxQueueBytes int
 	// MaxAttempts is how often one profile is tried before it is given up
-	// (default 5). RetryMin and RetryMax bound the back-off between
-	// attempts (default 1s and 30s), which doubles after every failure and
-	// is shared by all profiles, so an unreachable server is asked at most
-	// once per RetryMax.
+	// (default 8: the profile at the head of the queue outlives about 90 s
+	// of outage, long enough for a Pyroscope restart, and the profiles
+	// behind it wait, bounded by the queue). RetryMin and RetryMax bound
+	// the back-off between attempts (default 1s and 30s), which doubles
+	// after every failure and is shared by all profiles, so an unreachable
+	// server is asked at most once per RetryMax.
 	MaxAttempts int
 	RetryMin    time.Duration
 	RetryMax    time.Duration
@@ -74,7 +76,7 @@ func (o Options) withDefaults() Options {
 		o.MaxQueueBytes = 64 << 20
 	}
 	if o.MaxAttempts == 0 {
-		o.MaxAttempts = 5
+		o.MaxAttempts = 8
 	}
 	if o.RetryMin == 0 {
 		o.RetryMin = time.Second
