@@ -110,6 +110,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
 		}
 	}
+	// Everything Run starts ends with this context: the caller's, or a
+	// failure to serve.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	s.ctx = ctx
 	if ids, err := s.store.recover(); err != nil {
 		s.o.Logf("settling captures left running: %v", err)
@@ -144,6 +148,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.closing = true
 	running := s.cur
 	s.mu.Unlock()
+	cancel()
 	if running != nil {
 		s.o.Logf("stopping: writing what capture %s collected", running.ID)
 	}

@@ -587,3 +587,40 @@ func TestQuotaRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestRunEndsWhenServingFails: a listener that fails ends Run with the
+// error instead of leaving it waiting for a context nobody cancels.
+func TestRunEndsWhenServingFails(t *testing.T) {
+	c := testConfig(t)
+	s, err := New(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background(), ln) }()
+	time.Sleep(100 * time.Millisecond)
+	ln.Close()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "serving HTTP") {
+			t.Errorf("Run after its listener closed: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its listener failed")
+	}
+	// A listen address already taken is an error naming it.
+	c.Listen = ln.Addr().String()
+	busy, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		t.Fatalf("holding the port for the test: %v", err)
+	}
+	defer busy.Close()
+	s, _ = New(c, Options{})
+	if err := s.Run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "listening on "+c.Listen) {
+		t.Errorf("Run on a taken address: %v", err)
+	}
+}
