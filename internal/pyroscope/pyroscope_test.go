@@ -90,7 +90,7 @@ func TestOptionsValidate(t *testing.T) {
 // of a Kafka-like workload) with one off-CPU interval, with a slow window
 // over the middle of the recording: real merged profiles with every
 // sample type but cpu.
-func mergedFixture(t *testing.T) *merge.Result {
+func mergedFixture(t testing.TB) *merge.Result {
 	t.Helper()
 	path := testdata.JFR(t, "asprof-wall-lock-monotonic.jfr")
 	r, err := jfr.Open(path)
@@ -516,5 +516,21 @@ func TestMemoryFlatWhenDown(t *testing.T) {
 				t.Errorf("%d goroutines after Close, %d before", n, goroutines)
 			}
 		})
+	}
+}
+
+// BenchmarkSplit measures the cost per period of cutting a merged slow
+// profile (a real recording's) into the pushed profiles.
+func BenchmarkSplit(b *testing.B) {
+	res := mergedFixture(b)
+	var buf bytes.Buffer
+	res.All.Write(&buf)
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	now := time.Now()
+	for b.Loop() {
+		if _, err := Split(res.All, now, now.Add(time.Minute), nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
