@@ -53,7 +53,9 @@ type Options struct {
 	// and pushed, and Run goes on with the next period, which waits at
 	// the gate as usual.
 	AcquirePreemptible func(ctx context.Context, preempt func()) (release func(), err error)
-	// OnReport receives each period's capture report (merged or not).
+	// OnReport receives each period's capture report (merged or not)
+	// while its bundle directory (Report.Dir) still exists, before it is
+	// removed and before the gate is released.
 	OnReport func(*capture.Report)
 	// OnStats receives the pusher's counters after each period.
 	OnStats func(pyroscope.Stats)
@@ -135,10 +137,7 @@ func Run(ctx context.Context, o Options) error {
 
 	var runErr error
 	for n := 1; ctx.Err() == nil; n++ {
-		rep, preempted, err := runPeriod(ctx, &o, period, n, pusher, logf)
-		if rep != nil && o.OnReport != nil {
-			o.OnReport(rep)
-		}
+		_, preempted, err := runPeriod(ctx, &o, period, n, pusher, logf)
 		if o.OnStats != nil {
 			o.OnStats(pusher.Stats())
 		}
@@ -228,6 +227,10 @@ func runPeriod(ctx context.Context, o *Options, period time.Duration, n int, pus
 	c.Duration = period
 	c.Out = dir
 	rep, err = capture.Run(pctx, c)
+	if rep != nil && o.OnReport != nil {
+		// Deferred after cleanup, so it runs first: the bundle is there.
+		defer o.OnReport(rep)
+	}
 	if rep == nil || rep.Summary == nil {
 		if err == nil {
 			err = errors.New("capture produced no merged profiles")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/capture"
 	"github.com/lockscope/lockscope/internal/demobroker"
 	"github.com/lockscope/lockscope/internal/profiler"
@@ -167,8 +169,14 @@ func TestContinuousEndToEnd(t *testing.T) {
 			return func() { mu.Lock(); held = false; mu.Unlock() }, nil
 		},
 		OnReport: func(r *capture.Report) {
+			if _, err := os.Stat(filepath.Join(r.Dir, bundle.SlowProfile)); err != nil {
+				t.Errorf("OnReport: the bundle is not there to read: %v", err)
+			}
 			mu.Lock()
 			reports = append(reports, r)
+			if !held {
+				t.Error("OnReport called after the gate was released")
+			}
 			mu.Unlock()
 		},
 		Logf: t.Logf,
