@@ -210,7 +210,7 @@ func TestReportOfRealCapture(t *testing.T) {
 	for _, want := range []string{
 		"<title>lockscope report: pid " + strconv.Itoa(b.Meta.Target.PID),
 		`id="latency-heatmap"`, "<svg", "SLO 65ms",
-		"kafka.log.UnifiedLog.append", // the lock hot spot the stall makes
+		"kafka.log.UnifiedLog.append",                                                 // the lock hot spot the stall makes
 		`id="fs-files"`, `class="fs-heatmap"`, "eBPF syscall and journal tracepoints", // the filesystem lens
 		"lockscope view " + dir,
 		"go tool pprof -http=: -diff_base=" + filepath.Join(dir, bundle.BaselineProfile) + " " + filepath.Join(dir, bundle.SlowProfile),
