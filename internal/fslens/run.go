@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -84,23 +83,6 @@ func (c Clock) Wall(mono uint64) time.Time {
 	return c.wall.Add(time.Duration(int64(mono) - int64(c.mono)))
 }
 
-// threadNames caches /proc/PID/task/TID/comm; a thread that is gone keeps
-// the name it had when last read.
-type threadNames map[uint32]string
-
-func (t threadNames) get(tgid, tid uint32) string {
-	if n, ok := t[tid]; ok {
-		return n
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(int(tgid)) + "/task/" + strconv.Itoa(int(tid)) + "/comm")
-	n := strings.TrimSpace(string(b))
-	if err != nil {
-		n = ""
-	}
-	t[tid] = n
-	return n
-}
-
 type heldOp struct {
 	op  bundle.FSOp
 	due time.Time
@@ -134,7 +116,8 @@ func Run(ctx context.Context, opts Options, w io.Writer) error {
 
 	res := NewResolver()
 	res.ScanFDs(opts.PID)
-	names := threadNames{}
+	names := offcpu.NewThreadNames()
+	names.Prime(uint32(opts.PID))
 	idx := NewJournalIndex()
 	journals := NewJournals()
 	slow := SlowCounts{}
@@ -184,7 +167,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) error {
 			if f.Path == "" {
 				unresolved++
 			}
-			op := OpRecord(&ev, f, names.get(ev.TGID, ev.TID))
+			op := OpRecord(&ev, f, names.Get(ev.TGID, ev.TID))
 			slow.Add(&op)
 			held = append(held, heldOp{op: op, due: time.Now().Add(opts.Hold)})
 		case j, ok := <-js:
