@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/capture"
@@ -58,17 +59,27 @@ by itself shortly after --duration even if lockscope is killed.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.PID, "pid", 0, "the broker JVM's process id")
+	bindCaptureFlags(f, &o, "--duration")
 	f.DurationVar(&o.Duration, "duration", o.Duration, "how long to capture")
+	f.IntSliceVar(&o.BrokerPorts, "broker-port", []int{9092}, "the broker's port in a pcap source")
+	f.StringVarP(&o.Out, "output", "o", "", "bundle directory to create (default lockscope-PID-TIME)")
+	f.StringToStringVar(&o.Labels, "label", nil, "key=value labels recorded in the bundle")
+	return cmd
+}
+
+// bindCaptureFlags binds the flags of what is captured and how, shared by
+// every command that captures (capture, continuous); end names what ends
+// one capture, for the help text.
+func bindCaptureFlags(f *pflag.FlagSet, o *capture.Options, end string) {
+	f.IntVar(&o.PID, "pid", 0, "the broker JVM's process id")
 	f.DurationVar(&o.SLO, "slo", o.SLO, "produce latency SLO: requests slower than this make the slow windows")
 	f.DurationVar(&o.Pad, "pad", 0, "widen each slow window by this much on both sides")
 	f.StringVar(&o.Kind, "latency-kind", o.Kind, "latency compared with the SLO: service or wire")
 	f.StringVar(&o.Latency, "latency", o.Latency, "latency source: kafka:PORT (sniff live), pcap:FILE, requestlog:FILE, csv:FILE or none")
 	f.StringVar(&o.Interface, "iface", "any", "interface to sniff on")
-	f.IntSliceVar(&o.BrokerPorts, "broker-port", []int{9092}, "the broker's port in a pcap source")
 	f.Var(&o.Profiler.Profiler, "profiler", "auto (async-profiler if installed, else the JDK Flight Recorder), async-profiler or jfr")
 	f.StringVar(&o.Profiler.AsyncProfilerHome, "async-profiler", "", "async-profiler's install directory (default: $"+profiler.EnvHome+", asprof on PATH, usual places)")
-	f.DurationVar(&o.Profiler.Grace, "grace", o.Profiler.Grace, "the profiler stops by itself this long after --duration should lockscope die")
+	f.DurationVar(&o.Profiler.Grace, "grace", o.Profiler.Grace, "the profiler stops by itself this long after "+end+" should lockscope die")
 	f.DurationVar(&o.Profiler.Wall, "wall", o.Profiler.Wall, "wall-clock sampling interval")
 	f.DurationVar(&o.Profiler.Lock, "lock", o.Profiler.Lock, "lock contention threshold")
 	f.DurationVar(&o.Profiler.CPU, "cpu", 0, "also sample CPU at this interval (0: off)")
@@ -76,7 +87,4 @@ by itself shortly after --duration even if lockscope is killed.`,
 	f.BoolVar(&o.RequireOffCPU, "require-offcpu", false, "fail instead of capturing without off-CPU intervals (no root, no BTF)")
 	f.BoolVar(&o.NoFS, "no-fs", false, "skip the filesystem lens (the broker's writes and fsyncs per topic-partition, journal commits)")
 	f.DurationVar(&o.FSMin, "fs-min", time.Millisecond, "record file operations at least this long one by one (all are counted in histograms)")
-	f.StringVarP(&o.Out, "output", "o", "", "bundle directory to create (default lockscope-PID-TIME)")
-	f.StringToStringVar(&o.Labels, "label", nil, "key=value labels recorded in the bundle")
-	return cmd
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/lockscope/lockscope/internal/capture"
 	"github.com/lockscope/lockscope/internal/continuous"
@@ -86,28 +85,8 @@ left running in the JVM.`,
 	f.StringVar(&fl.tokenFile, "pyroscope-token-file", "", "file holding a bearer token")
 	f.StringVar(&o.Pyroscope.TenantID, "pyroscope-tenant", "", "tenant id (X-Scope-OrgID) of a multi-tenant Pyroscope")
 	f.StringVar(&o.KeepBundles, "keep-bundles", "", "keep each period's bundle in this directory (no retention); default: removed after the push")
-	bindCaptureTemplate(f, &o.Capture)
+	bindCaptureFlags(f, &o.Capture, "the period")
 	return cmd
-}
-
-// bindCaptureTemplate binds the capture flags that make sense for every
-// period (the same names and defaults as lockscope capture's). The lead
-// may factor this and capture.go's binding into one function.
-func bindCaptureTemplate(f *pflag.FlagSet, o *capture.Options) {
-	f.IntVar(&o.PID, "pid", 0, "the broker JVM's process id")
-	f.DurationVar(&o.SLO, "slo", o.SLO, "produce latency SLO: requests slower than this make the slow windows")
-	f.DurationVar(&o.Pad, "pad", 0, "widen each slow window by this much on both sides")
-	f.StringVar(&o.Kind, "latency-kind", o.Kind, "latency compared with the SLO: service or wire")
-	f.StringVar(&o.Latency, "latency", o.Latency, "latency source: kafka:PORT (sniff live), requestlog:FILE, csv:FILE or none")
-	f.StringVar(&o.Interface, "iface", "any", "interface to sniff on")
-	f.Var(&o.Profiler.Profiler, "profiler", "auto (async-profiler if installed, else the JDK Flight Recorder), async-profiler or jfr")
-	f.StringVar(&o.Profiler.AsyncProfilerHome, "async-profiler", "", "async-profiler's install directory (default: $"+profiler.EnvHome+", asprof on PATH, usual places)")
-	f.DurationVar(&o.Profiler.Grace, "grace", o.Profiler.Grace, "the profiler stops by itself this long after the period should lockscope die")
-	f.DurationVar(&o.Profiler.Wall, "wall", o.Profiler.Wall, "wall-clock sampling interval")
-	f.DurationVar(&o.Profiler.Lock, "lock", o.Profiler.Lock, "lock contention threshold")
-	f.DurationVar(&o.Profiler.CPU, "cpu", 0, "also sample CPU at this interval (0: off)")
-	f.DurationVar(&o.MinBlock, "min-block", o.MinBlock, "shortest off-CPU interval recorded")
-	f.BoolVar(&o.RequireOffCPU, "require-offcpu", false, "fail instead of capturing without off-CPU intervals (no root, no BTF)")
 }
 
 // apply reads the secret files into po.

@@ -162,7 +162,7 @@ func Defaults() Config {
 		Cooldown:   10 * time.Minute,
 		Bundles:    BundlesConfig{Dir: "/var/lib/lockscope/bundles", MaxCount: 20, MaxBytes: 5 << 30},
 		Quota:      QuotaConfig{MinFreeBytes: 1 << 30},
-		Continuous: ContinuousConfig{Period: 60 * time.Second, Application: "kafka"},
+		Continuous: ContinuousConfig{Period: 60 * time.Second, Application: pyroscope.DefaultAppName},
 	}
 }
 
