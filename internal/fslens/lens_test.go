@@ -413,3 +413,40 @@ func FuzzParseMountinfo(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkResolverHit(b *testing.B) {
+	r := NewResolver()
+	f, err := os.CreateTemp(b.TempDir(), "seg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		b.Fatal(err)
+	}
+	pid := os.Getpid() // a system call: not in the loop
+	if r.File(pid, st.Dev, st.Ino).Path == "" {
+		b.Fatal("not resolved")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.File(pid, st.Dev, st.Ino)
+	}
+}
+
+// One slow operation against a minute of commits at 5/s on its device.
+func BenchmarkOverlap(b *testing.B) {
+	x := NewJournalIndex()
+	ms := uint64(time.Millisecond)
+	for i := range uint64(300) {
+		x.Add(&bundle.JournalEvent{Kind: bundle.JournalJBD2Commit, Dev: "7:0", Transaction: uint32(i), Start: i * 200 * ms, End: i*200*ms + 30*ms})
+	}
+	op := &bundle.FSOp{Op: "fsync", File: &bundle.FSFileInfo{Dev: "7:0"}, Start: 150*200*ms + 10*ms, End: 150*200*ms + 40*ms}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !x.Overlap(op).Any() {
+			b.Fatal("no overlap")
+		}
+	}
+}

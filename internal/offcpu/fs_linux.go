@@ -79,8 +79,11 @@ func StartFS(ctx context.Context, cfg FSConfig) (*FSTracer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := CheckEnvironment(); err != nil {
-		return nil, err
+	if os.Geteuid() != 0 {
+		return nil, errors.New("filesystem tracing needs root (CAP_BPF, CAP_PERFMON, and mounting tracefs): run lockscope with sudo")
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, fmt.Errorf("kernel has no BTF (/sys/kernel/btf/vmlinux: %w): filesystem tracing needs a kernel built with CONFIG_DEBUG_INFO_BTF=y", err)
 	}
 	for _, pid := range cfg.PIDs {
 		if err := checkTarget(pid); err != nil {
