@@ -245,10 +245,33 @@ static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
 	return f;
 }
 
-// The fields of struct inode read at every operation, within its first
-// INODE_HEAD bytes on every kernel lockscope knows: one probe read instead
-// of three.
-#define INODE_HEAD 128
+// bpf_rdonly_cast (Linux 6.2) turns the struct file read from the fd array
+// into a BTF pointer, so that the inode's fields are plain loads rather than
+// one probe-read helper call each; weak, so that the program still loads
+// where the kernel lacks it.
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+// file_id reads the device, inode and mode of file f; false if it cannot.
+static __always_inline bool file_id(struct file *f, __u64 *dev, __u64 *ino, unsigned short *mode)
+{
+	if (bpf_rdonly_cast) {
+		struct file *bf = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+		struct inode *inode = bf->f_inode;
+		if (!inode)
+			return false;
+		*mode = inode->i_mode;
+		*ino = inode->i_ino;
+		*dev = inode->i_sb->s_dev;
+		return true;
+	}
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	if (!inode)
+		return false;
+	*mode = BPF_CORE_READ(inode, i_mode);
+	*ino = BPF_CORE_READ(inode, i_ino);
+	*dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	return true;
+}
 
 static __always_inline int enter(__u64 fd, __u8 op)
 {
@@ -259,24 +282,11 @@ static __always_inline int enter(__u64 fd, __u8 op)
 	struct file *f = fd_file(task, fd);
 	if (!f)
 		return 0; // a bad fd: the call fails at once
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	__u32 mode_off = bpf_core_field_offset(struct inode, i_mode);
-	__u32 ino_off = bpf_core_field_offset(struct inode, i_ino);
-	__u32 sb_off = bpf_core_field_offset(struct inode, i_sb);
-	__u8 head[INODE_HEAD];
-	if (mode_off > INODE_HEAD - 2 || ino_off > INODE_HEAD - 8 || sb_off > INODE_HEAD - 8) {
-		// A kernel with another layout: read field by field.
-		if (bpf_probe_read_kernel(head, 2, &inode->i_mode) ||
-		    bpf_probe_read_kernel(head + 8, 8, &inode->i_ino) ||
-		    bpf_probe_read_kernel(head + 16, 8, &inode->i_sb))
-			return 0;
-		mode_off = 0;
-		ino_off = 8;
-		sb_off = 16;
-	} else if (bpf_probe_read_kernel(head, sizeof(head), inode)) {
+	__u64 dev = 0, ino = 0;
+	unsigned short mode = 0;
+	if (!file_id(f, &dev, &ino, &mode))
 		return 0;
-	}
-	if ((*(unsigned short *)(head + mode_off) & S_IFMT) != S_IFREG) {
+	if ((mode & S_IFMT) != S_IFREG) {
 		count(FS_COUNTER_NONFILE);
 		return 0;
 	}
@@ -285,9 +295,8 @@ static __always_inline int enter(__u64 fd, __u8 op)
 		count(FS_COUNTER_INFLIGHT_FAIL);
 		return 0;
 	}
-	struct super_block *sb = *(struct super_block **)(head + sb_off);
-	in->dev = BPF_CORE_READ(sb, s_dev);
-	in->ino = *(unsigned long *)(head + ino_off);
+	in->dev = dev;
+	in->ino = ino;
 	in->fd = (__s32)fd;
 	in->op = op;
 	in->start_ns = bpf_ktime_get_ns();
