@@ -26,6 +26,47 @@ func init() {
 	if pid := os.Getenv("LOCKSCOPE_FS_TRACER_TARGET"); pid != "" {
 		os.Exit(fsTracerHelper(pid))
 	}
+	if pid := os.Getenv("LOCKSCOPE_FS_NO_TRACEFS"); pid != "" {
+		os.Exit(fsNoTracefsHelper(pid))
+	}
+}
+
+// fsNoTracefsHelper starts the tracer on pid where tracefs is not mounted:
+// in a mount namespace of its own (so the machine's mount is untouched),
+// it unmounts tracefs, then StartFS must mount it again. It prints
+// "unmounted" and "traced".
+func fsNoTracefsHelper(pidStr string) int {
+	pid, _ := strconv.Atoi(pidStr)
+	runtime.LockOSThread() // unshare applies to this thread
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "no-tracefs helper:", err)
+		return 2
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fail(err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fail(err)
+	}
+	for {
+		if err := unix.Unmount(TracefsDir, unix.MNT_DETACH); err != nil {
+			break // EINVAL: nothing (more) mounted there
+		}
+	}
+	if _, err := os.Stat(TracefsDir + "/events"); err == nil {
+		return fail(fmt.Errorf("%s/events still there", TracefsDir))
+	}
+	fmt.Println("unmounted")
+	tr, err := StartFS(context.Background(), FSConfig{PIDs: []int{pid}})
+	if err != nil {
+		return fail(err)
+	}
+	defer tr.Close()
+	if _, err := os.Stat(TracefsDir + "/events/syscalls"); err != nil {
+		return fail(err)
+	}
+	fmt.Println("traced")
+	return 0
 }
 
 // fsTracerHelper traces pid, prints the ids of its programs and

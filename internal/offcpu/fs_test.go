@@ -454,6 +454,23 @@ func TestKilledFSTracerDetaches(t *testing.T) {
 	waitGone(t, progs, nil)
 }
 
+// Where tracefs is not mounted (a fresh machine), StartFS mounts it. The
+// helper unmounts it in a mount namespace of its own first.
+func TestStartFSMountsTracefs(t *testing.T) {
+	requireBPF(t)
+	h := startHelper(t, "spin")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("LOCKSCOPE_FS_NO_TRACEFS=%d", h.cmd.Process.Pid))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "unmounted\ntraced\n") {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	// The machine's own mount is untouched.
+	if _, err := os.Stat(TracefsDir + "/events"); err != nil {
+		t.Fatalf("tracefs of the test's namespace: %v", err)
+	}
+}
+
 func TestStartFSErrors(t *testing.T) {
 	requireBPF(t)
 	for _, tc := range []struct {
