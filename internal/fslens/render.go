@@ -132,8 +132,15 @@ func WriteSummary(w io.Writer, s *Summary) error {
 	if s.Min >= 0 {
 		min = Dur(s.Min)
 	}
-	fmt.Fprintf(ew, "\nFile operations of pid %d over %s (all counted in the kernel; reported one by one from %s):\n",
-		s.PID, s.Duration.Round(time.Millisecond), min)
+	who := "the target"
+	if s.PID > 0 {
+		who = fmt.Sprintf("pid %d", s.PID)
+	}
+	over := ""
+	if s.Duration > 0 {
+		over = " over " + s.Duration.Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(ew, "\nFile operations of %s%s (all counted in the kernel; reported one by one from %s):\n", who, over, min)
 	if len(s.Groups) == 0 {
 		fmt.Fprintln(ew, "  none on regular files")
 	} else {
