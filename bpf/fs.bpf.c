@@ -136,6 +136,20 @@ struct trace_event_raw_ext4_sync_file_exit {
 	int ret;
 } __attribute__((preserve_access_index));
 
+struct trace_event_raw_ext4_fc_commit_start {
+	unsigned int dev;
+	unsigned int tid;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_ext4_fc_commit_stop {
+	unsigned int dev;
+	int nblks;
+	int reason;
+	int num_fc;
+	int num_fc_ineligible;
+	unsigned int tid;
+} __attribute__((preserve_access_index));
+
 struct trace_event_raw_xfs_log_force {
 	unsigned int dev;
 	long long lsn;
@@ -555,6 +569,37 @@ int fs_ext4_sync_file_exit(struct trace_event_raw_ext4_sync_file_exit *ctx)
 		return 0;
 	j->ino = ctx->ino;
 	j->val = ctx->ret;
+	submit(j);
+	return 0;
+}
+
+// ext4 fast commits (mkfs/tune2fs -O fast_commit): an fsync writes only
+// the changed inodes' deltas to the fast-commit area instead of waiting for
+// a full jbd2 commit, unless the change is ineligible (then it falls back,
+// reason 1). They run in the syncing thread, of any process: a neighbour's
+// fast commit serializes with the broker's on the same journal.
+SEC("tracepoint/ext4/ext4_fc_commit_start")
+int fs_ext4_fc_commit_start(struct trace_event_raw_ext4_fc_commit_start *ctx)
+{
+	struct fs_journal *j = journal(FS_REC_EXT4_FC_START, ctx->dev);
+	if (!j)
+		return 0;
+	j->transaction = ctx->tid;
+	submit(j);
+	return 0;
+}
+
+SEC("tracepoint/ext4/ext4_fc_commit_stop")
+int fs_ext4_fc_commit_stop(struct trace_event_raw_ext4_fc_commit_stop *ctx)
+{
+	struct fs_journal *j = journal(FS_REC_EXT4_FC_STOP, ctx->dev);
+	if (!j)
+		return 0;
+	j->transaction = ctx->tid;
+	j->val = ctx->reason;
+	j->n[0] = ctx->nblks;
+	j->n[1] = ctx->num_fc;
+	j->n[2] = ctx->num_fc_ineligible;
 	submit(j);
 	return 0;
 }

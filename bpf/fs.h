@@ -48,6 +48,8 @@ enum fs_rec {
 	FS_REC_EXT4_SYNC_EXIT = 7,
 	FS_REC_XFS_LOG_FORCE = 8,
 	FS_REC_XFS_FILE_FSYNC = 9,
+	FS_REC_EXT4_FC_START = 10,
+	FS_REC_EXT4_FC_STOP = 11,
 };
 
 // struct fs_event is one operation of a target thread at least min_ns
@@ -76,6 +78,9 @@ struct fs_event {
 //     n[0..3] = type, line_no, requested, dirtied.
 //   EXT4_SYNC_ENTER: dev, ino, sync (datasync). EXT4_SYNC_EXIT: dev, ino, val (ret).
 //   XFS_LOG_FORCE: dev, val (lsn). XFS_FILE_FSYNC: dev, ino.
+//   EXT4_FC_START: dev, transaction. EXT4_FC_STOP: dev, transaction,
+//     val (reason: 0 committed, 1 ineligible, 2 skipped, 3 failed),
+//     n[0..2] = nblks, num_fc, num_fc_ineligible.
 struct fs_journal {
 	__u32 rec;
 	__u32 dev; // kernel dev_t

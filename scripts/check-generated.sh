@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails when the committed bpf2go output (internal/offcpu/offcpu_bpfel.{o,go})
+# Fails when the committed bpf2go output (internal/offcpu/*_bpfel.{o,go})
 # is stale: regenerates it from bpf/ in a scratch copy of the module with
 # Debian's clang and compares byte for byte. The working tree is not touched.
 # Needs clang, llvm-strip and libbpf-dev (scripts/setup.sh installs them).
@@ -17,11 +17,11 @@ mkdir -p "$scratch/internal"
 cp go.mod go.sum "$scratch/"
 cp -r bpf "$scratch/bpf"
 cp -r internal/offcpu "$scratch/internal/offcpu"
-rm -f "$scratch"/internal/offcpu/offcpu_bpfel.*
+rm -f "$scratch"/internal/offcpu/*_bpfel.*
 (cd "$scratch/internal/offcpu" && go generate ./)
 
 status=0
-for f in internal/offcpu/offcpu_bpfel.o internal/offcpu/offcpu_bpfel.go; do
+for f in internal/offcpu/*_bpfel.o internal/offcpu/*_bpfel.go; do
 	if ! cmp -s "$f" "$scratch/$f"; then
 		echo "check-generated: $f is stale: run 'make generate' and commit the result" >&2
 		status=1

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/loopfs"
 )
 
@@ -223,5 +224,49 @@ func TestFSCommandErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v %s, want an error about %s", tc.args, err, stderr, tc.want)
 		}
+	}
+}
+
+// TestFSCommandBundle: fs --bundle summarizes what a capture's lens
+// recorded, and says so when the capture ran without it.
+func TestFSCommandBundle(t *testing.T) {
+	mk := func(withFS bool) string {
+		dir := filepath.Join(t.TempDir(), "b")
+		w, err := bundle.Create(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := bundle.Meta{Target: bundle.Target{PID: 77}, Start: 1e9, End: 11e9}
+		if withFS {
+			f, err := w.Create(bundle.FSStreamFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fw := bundle.NewFSWriter(f)
+			seg := &bundle.FSFileInfo{Path: "/k/orders-2/00000000000000000000.log", Dev: "7:0", Topic: "orders", Partition: 2, Kind: "log"}
+			fw.WriteOp(&bundle.FSOp{Op: "fdatasync", File: seg, TID: 5, Thread: "handler", Start: 2e9, End: 2e9 + 40e6})
+			b := make([]uint64, 30)
+			b[25] = 1
+			fw.WriteHistogram(&bundle.FSHistogram{Op: "fdatasync", File: seg, Count: 1, SumNs: 40e6, MaxNs: 40e6, Buckets: b})
+			if err := fw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			meta.FS = &bundle.FS{File: bundle.FSStreamFile, Min: time.Millisecond}
+		}
+		if err := w.Finish(&meta); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	out, err := run(t, "fs", "--bundle", mk(true))
+	if err != nil || !strings.Contains(out, "orders-2") || !strings.Contains(out, "fdatasync") || !strings.Contains(out, "40.00ms") {
+		t.Errorf("fs --bundle: %v\n%s", err, out)
+	}
+	if _, err := run(t, "fs", "--bundle", mk(false)); err == nil || !strings.Contains(err.Error(), "without the filesystem lens") {
+		t.Errorf("a bundle without the lens: %v", err)
+	}
+	if _, err := run(t, "fs", "--bundle", "x", "--pid", "1"); err == nil {
+		t.Error("--bundle with --pid accepted")
 	}
 }

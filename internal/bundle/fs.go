@@ -43,6 +43,12 @@ const (
 	JournalXFSLogForce  = "xfs_log_force"  // an XFS log force (fsync waits on it)
 	JournalExt4SyncFile = "ext4_sync_file" // ext4_sync_file_enter..exit of the target
 	JournalXFSFileFsync = "xfs_file_fsync" // xfs_file_fsync of the target
+	// JournalJBD2Handle is a jbd2 handle a target thread held for a jiffy
+	// or more: its transaction's commit waited for it.
+	JournalJBD2Handle = "jbd2_handle"
+	// JournalExt4FastCommit is an ext4 fast commit (fast_commit feature)
+	// in the syncing thread.
+	JournalExt4FastCommit = "ext4_fast_commit"
 )
 
 // FSFileInfo is a file the target did I/O on, resolved to a path and, where
@@ -98,6 +104,13 @@ type JournalEvent struct {
 	// The jbd2 phases (jbd2_run_stats; jiffy resolution).
 	Wait, RequestDelay, Running, Locked, Flushing, Logging time.Duration
 	Handles, Blocks, BlocksLogged                          uint32
+	// Ino is the file synced (ext4_sync_file, xfs_file_fsync).
+	Ino uint64
+	// Sync marks a jbd2 commit someone waited for (fsync) and a datasync
+	// ext4_sync_file; Ret is a sync's error or a fast commit's outcome (0
+	// committed, 1 ineligible: fell back to a full commit).
+	Sync bool
+	Ret  int32
 }
 
 // Duration is the event's length.
@@ -170,6 +183,9 @@ type fsLine struct {
 	Handles      uint32 `json:"handles,omitempty"`
 	Blocks       uint32 `json:"blocks,omitempty"`
 	BlocksLogged uint32 `json:"blocks_logged,omitempty"`
+	JIno         uint64 `json:"jino,omitempty"`
+	Sync         bool   `json:"sync,omitempty"`
+	Ret          int32  `json:"ret,omitempty"`
 
 	Count   uint64   `json:"count,omitempty"`
 	SumNs   uint64   `json:"sum_ns,omitempty"`
@@ -251,7 +267,7 @@ func (o *FSWriter) WriteJournal(j *JournalEvent) error {
 	o.line(&fsLine{Journal: j.Kind, JDev: j.Dev, Transaction: j.Transaction, TID: j.TID, Start: j.Start, End: j.End,
 		Wait: int64(j.Wait), RequestDelay: int64(j.RequestDelay), Running: int64(j.Running), Locked: int64(j.Locked),
 		Flushing: int64(j.Flushing), Logging: int64(j.Logging), Handles: j.Handles, Blocks: j.Blocks,
-		BlocksLogged: j.BlocksLogged})
+		BlocksLogged: j.BlocksLogged, JIno: j.Ino, Sync: j.Sync, Ret: j.Ret})
 	return o.result("journal events")
 }
 
@@ -346,7 +362,8 @@ func ReadFS(r io.Reader) (*FSData, error) {
 			d.Journal = append(d.Journal, JournalEvent{Kind: l.Journal, Dev: l.JDev, Transaction: l.Transaction, TID: l.TID,
 				Start: l.Start, End: l.End, Wait: time.Duration(l.Wait), RequestDelay: time.Duration(l.RequestDelay),
 				Running: time.Duration(l.Running), Locked: time.Duration(l.Locked), Flushing: time.Duration(l.Flushing),
-				Logging: time.Duration(l.Logging), Handles: l.Handles, Blocks: l.Blocks, BlocksLogged: l.BlocksLogged})
+				Logging: time.Duration(l.Logging), Handles: l.Handles, Blocks: l.Blocks, BlocksLogged: l.BlocksLogged,
+				Ino: l.JIno, Sync: l.Sync, Ret: l.Ret})
 		case l.Hist != "":
 			f, err := lookup(l.F, lineNo)
 			if err != nil {

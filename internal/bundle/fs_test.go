@@ -20,7 +20,8 @@ func TestFSStreamRoundTrip(t *testing.T) {
 			{Op: "write", TID: 9, TGID: 5, Errno: 28, Start: 400, End: 1_500_400}, // unresolved file, ENOSPC
 		},
 		Journal: []JournalEvent{{Kind: JournalJBD2Commit, Dev: "7:1", Transaction: 42, TID: 77, Start: 50, End: 80_000_050,
-			Running: 5 * time.Second, Locked: 4 * time.Millisecond, Flushing: 0, Logging: 76 * time.Millisecond, Handles: 310, Blocks: 12, BlocksLogged: 14}},
+			Running: 5 * time.Second, Locked: 4 * time.Millisecond, Flushing: 0, Logging: 76 * time.Millisecond, Handles: 310, Blocks: 12, BlocksLogged: 14, Sync: true},
+			{Kind: JournalExt4SyncFile, Dev: "7:1", TID: 8, Ino: 13, Start: 60, End: 90, Ret: -5}},
 		Histograms: []FSHistogram{{Op: "write", File: seg, Count: 3, SumNs: 9000, MaxNs: 5000, Bytes: 12288, Buckets: []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1}}},
 	}
 	var buf bytes.Buffer
@@ -30,8 +31,10 @@ func TestFSStreamRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.WriteJournal(&want.Journal[0]); err != nil {
-		t.Fatal(err)
+	for i := range want.Journal {
+		if err := w.WriteJournal(&want.Journal[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := w.WriteHistogram(&want.Histograms[0]); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"time"
 
 	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/fslens"
@@ -45,8 +46,15 @@ func (c *run) startFS(ctx context.Context) (func(), error) {
 	go func() {
 		var werr error
 		evs, js := tr.Events(), tr.Journal()
+		// Files the broker opens and closes between slow operations (a
+		// checkpoint rewritten and renamed) are only in its histograms:
+		// learn their paths while they are open.
+		scan := time.NewTicker(time.Second)
+		defer scan.Stop()
 		for evs != nil || js != nil {
 			select {
+			case <-scan.C:
+				res.ScanFDs(c.o.PID)
 			case ev, ok := <-evs:
 				if !ok {
 					evs = nil
@@ -106,7 +114,8 @@ func (c *run) startFS(ctx context.Context) (func(), error) {
 		}
 		if cerr == nil {
 			meta.Counters = map[string]uint64{"events": cnt.Events, "journal_events": cnt.JournalEvents, "drops": cnt.Drops,
-				"histogram_overflow": cnt.HistogramOverflow, "inflight_failures": cnt.InflightFailures, "malformed": cnt.Malformed}
+				"histogram_overflow": cnt.HistogramOverflow, "inflight_failures": cnt.InflightFailures, "malformed": cnt.Malformed,
+				"non_files": cnt.NonFiles, "unpaired": cnt.Unpaired}
 			if cnt.Drops > 0 {
 				c.warn("filesystem lens dropped %d records (ring buffer full)", cnt.Drops)
 			}

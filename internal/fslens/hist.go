@@ -86,12 +86,12 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 
 // BundleHistogram converts h into the bundle's record.
 func BundleHistogram(h *Histogram) bundle.FSHistogram {
-	return bundle.FSHistogram{Op: h.Op, File: h.File, Count: h.Count, SumNs: h.SumNs,
+	return bundle.FSHistogram{Op: h.Op, File: h.File, Count: h.Count, SumNs: h.SumNs, MaxNs: h.MaxNs, Bytes: h.Bytes,
 		Buckets: append([]uint64(nil), h.Buckets...)}
 }
 
-// FromBundleHistogram converts a bundle record (which keeps neither bytes
-// nor the maximum).
+// FromBundleHistogram converts a bundle record.
 func FromBundleHistogram(b *bundle.FSHistogram) Histogram {
-	return Histogram{Op: b.Op, File: b.File, Count: b.Count, SumNs: b.SumNs, Buckets: append([]uint64(nil), b.Buckets...)}
+	return Histogram{Op: b.Op, File: b.File, Count: b.Count, SumNs: b.SumNs, MaxNs: b.MaxNs, Bytes: b.Bytes,
+		Buckets: append([]uint64(nil), b.Buckets...)}
 }

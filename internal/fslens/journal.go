@@ -24,7 +24,8 @@ func OpRecord(ev *offcpu.FSEvent, f *bundle.FSFileInfo, thread string) bundle.FS
 func JournalRecord(j *offcpu.JournalEvent) bundle.JournalEvent {
 	return bundle.JournalEvent{Kind: j.Kind.String(), Dev: DevString(j.Dev), Transaction: j.Transaction, TID: j.TID,
 		Start: j.Start, End: j.End, Wait: j.Wait, RequestDelay: j.RequestDelay, Running: j.Running, Locked: j.Locked,
-		Flushing: j.Flushing, Logging: j.Logging, Handles: j.Handles, Blocks: j.Blocks, BlocksLogged: j.BlocksLogged}
+		Flushing: j.Flushing, Logging: j.Logging, Handles: j.Handles, Blocks: j.Blocks, BlocksLogged: j.BlocksLogged,
+		Ino: j.Ino, Sync: j.Sync, Ret: j.Ret}
 }
 
 // Overlap is the journal activity an operation overlapped on its file's

@@ -100,8 +100,9 @@ type FSJournalStat struct {
 // within it.
 type FSOverlap struct {
 	Devices []string `json:"devices"`
-	// Commits counts the jbd2 commits on those devices, LogForces the XFS
-	// log forces: instants, which have no length to compare.
+	// Commits counts the jbd2 commits and ext4 fast commits on those
+	// devices, LogForces the XFS log forces: instants, which have no length
+	// to compare.
 	Commits          int `json:"commits"`
 	LogForces        int `json:"log_forces"`
 	Slow             int `json:"slow_requests"`
@@ -271,7 +272,7 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 		case bundle.JournalXFSLogForce:
 			s.Overlap.LogForces++
 			continue
-		case bundle.JournalJBD2Commit:
+		case bundle.JournalJBD2Commit, bundle.JournalExt4FastCommit:
 			s.Overlap.Commits++
 		default:
 			continue
@@ -380,7 +381,7 @@ func (ss *spanSet) overlaps(s, e int64) bool {
 	return n > 0 && ss.maxEnd[n-1] >= s
 }
 
-// mostOverlapping is the jbd2 commit on op's device that overlapped op the
+// mostOverlapping is the jbd2 commit or fast commit on op's device that overlapped op the
 // longest; it counts the XFS log forces during op in forces.
 func mostOverlapping(js []bundle.JournalEvent, op *bundle.FSOp, forces *int) *bundle.JournalEvent {
 	var best *bundle.JournalEvent
@@ -393,7 +394,7 @@ func mostOverlapping(js []bundle.JournalEvent, op *bundle.FSOp, forces *int) *bu
 		if j.Kind == bundle.JournalXFSLogForce && j.Start >= op.Start && j.Start <= op.End {
 			*forces++
 		}
-		if j.Kind != bundle.JournalJBD2Commit {
+		if j.Kind != bundle.JournalJBD2Commit && j.Kind != bundle.JournalExt4FastCommit {
 			continue
 		}
 		s, e := max(j.Start, op.Start), min(j.End, op.End)
@@ -431,7 +432,7 @@ func (s *FSSummary) sentence() string {
 	var parts []string
 	switch {
 	case o.Slow > 0 && o.Commits > 0:
-		parts = append(parts, fmt.Sprintf("%.0f%% of over-SLO requests overlapped a journal commit ≥ %v on the log dir's device (%.0f%% of requests within the SLO did)",
+		parts = append(parts, fmt.Sprintf("%.0f%% of over-SLO requests overlapped a journal commit (jbd2 or fast commit) ≥ %v on the log dir's device (%.0f%% of requests within the SLO did)",
 			pct(o.SlowLongCommit, o.Slow), s.LongCommit, pct(o.WithinLongCommit, o.Within)))
 	case o.LogForces > 0:
 		parts = append(parts, fmt.Sprintf("the log dir's device is XFS: its %d log forces are instants, not commits with a length, so requests are related to the broker's own syncs", o.LogForces))

@@ -72,7 +72,7 @@ func TestSummarizeFS(t *testing.T) {
 		s.Slowest[1].JournalTx != 0 {
 		t.Errorf("slowest = %+v", s.Slowest)
 	}
-	if !strings.Contains(s.Sentence, "50% of over-SLO requests overlapped a journal commit ≥ 50ms") {
+	if !strings.Contains(s.Sentence, "50% of over-SLO requests overlapped a journal commit (jbd2 or fast commit) ≥ 50ms") {
 		t.Errorf("sentence = %q", s.Sentence)
 	}
 	var buf bytes.Buffer
@@ -119,7 +119,7 @@ func TestSummarizeFSOnXFS(t *testing.T) {
 	if len(s.Slowest) != 1 || s.Slowest[0].LogForces != 2 || s.Slowest[0].Journal != "" || s.Slowest[0].Thread != "data-plane-kafka-request-handler-2" {
 		t.Errorf("slowest %+v", s.Slowest)
 	}
-	if !strings.Contains(s.Sentence, "XFS: its 3 log forces are instants") || strings.Contains(s.Sentence, "journal commit ≥") {
+	if !strings.Contains(s.Sentence, "XFS: its 3 log forces are instants") || strings.Contains(s.Sentence, "journal commit (") {
 		t.Errorf("sentence %q", s.Sentence)
 	}
 }

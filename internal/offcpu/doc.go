@@ -37,4 +37,22 @@
 // blocked inside libc (a JVM parked on a futex) shows only the libc frame.
 // Java stacks come from async-profiler, joined by thread and time; these
 // intervals supply what it cannot see, the kernel side.
+//
+// # The filesystem tracer
+//
+// StartFS (fs*.go, bpf/fs.bpf.c) follows the file operations of the same
+// kind of targets: write, pwrite64, writev, pwritev(2), fsync and fdatasync
+// (reads optionally) on regular files, each timed on CLOCK_MONOTONIC with
+// the file's device and inode read from the task's fd table. Those of at
+// least FSConfig.Min come out one by one (Events); every one is counted in
+// in-kernel log2 histograms per file (Histograms, also after Close). The
+// journal of every ext4 and XFS device comes beside them (Journal): jbd2
+// commits (start, end and run stats paired per transaction), long jbd2
+// handles of the targets, ext4 syncs and fast commits, XFS log forces and
+// fsyncs. Unlike the off-CPU collector it uses classic tracepoints, which
+// need tracefs: StartFS mounts it at /sys/kernel/tracing when it is not
+// (MountTracefs). Both channels must be drained; filesystems not built in
+// or not loaded are reported by Missing rather than failing. Enabling the
+// syscall tracepoints costs every process a tracepoint dispatch per traced
+// system call (scripts/bench-fs.sh).
 package offcpu

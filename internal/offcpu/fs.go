@@ -205,12 +205,18 @@ const (
 	// JournalXFSFileFsync is the start of xfs_file_fsync in a target
 	// thread: a point in time.
 	JournalXFSFileFsync
+	// JournalExt4FastCommit is one ext4 fast commit (fast_commit
+	// feature), in the syncing thread: Start and End from
+	// ext4_fc_commit_start and _stop, Blocks written, Handles the fast
+	// commits so far, Ret the outcome (0 committed, 1 ineligible: fell back
+	// to a full jbd2 commit, 2 skipped, 3 failed).
+	JournalExt4FastCommit
 	journalKindEnd
 )
 
 var journalKindNames = [...]string{
 	JournalJBD2Commit: "jbd2_commit", JournalJBD2Handle: "jbd2_handle", JournalXFSLogForce: "xfs_log_force",
-	JournalExt4SyncFile: "ext4_sync_file", JournalXFSFileFsync: "xfs_file_fsync",
+	JournalExt4SyncFile: "ext4_sync_file", JournalXFSFileFsync: "xfs_file_fsync", JournalExt4FastCommit: "ext4_fast_commit",
 }
 
 // String is the name used in output and bundles.

@@ -100,6 +100,8 @@ const (
 	fsFsRecFS_REC_EXT4SYNC_EXIT  fsFsRec = 7
 	fsFsRecFS_REC_XFS_LOG_FORCE  fsFsRec = 8
 	fsFsRecFS_REC_XFS_FILE_FSYNC fsFsRec = 9
+	fsFsRecFS_REC_EXT4FC_START   fsFsRec = 10
+	fsFsRecFS_REC_EXT4FC_STOP    fsFsRec = 11
 )
 
 type fsInflight struct {
@@ -132,6 +134,8 @@ const (
 	fsProgFsEnterWrite        = "fs_enter_write"
 	fsProgFsEnterWritev       = "fs_enter_writev"
 	fsProgFsExit              = "fs_exit"
+	fsProgFsExt4FcCommitStart = "fs_ext4_fc_commit_start"
+	fsProgFsExt4FcCommitStop  = "fs_ext4_fc_commit_stop"
 	fsProgFsExt4SyncFileEnter = "fs_ext4_sync_file_enter"
 	fsProgFsExt4SyncFileExit  = "fs_ext4_sync_file_exit"
 	fsProgFsJbd2EndCommit     = "fs_jbd2_end_commit"
@@ -204,6 +208,8 @@ type fsProgramSpecs struct {
 	FsEnterWrite        *ebpf.ProgramSpec `ebpf:"fs_enter_write"`
 	FsEnterWritev       *ebpf.ProgramSpec `ebpf:"fs_enter_writev"`
 	FsExit              *ebpf.ProgramSpec `ebpf:"fs_exit"`
+	FsExt4FcCommitStart *ebpf.ProgramSpec `ebpf:"fs_ext4_fc_commit_start"`
+	FsExt4FcCommitStop  *ebpf.ProgramSpec `ebpf:"fs_ext4_fc_commit_stop"`
 	FsExt4SyncFileEnter *ebpf.ProgramSpec `ebpf:"fs_ext4_sync_file_enter"`
 	FsExt4SyncFileExit  *ebpf.ProgramSpec `ebpf:"fs_ext4_sync_file_exit"`
 	FsJbd2EndCommit     *ebpf.ProgramSpec `ebpf:"fs_jbd2_end_commit"`
@@ -307,6 +313,8 @@ type fsPrograms struct {
 	FsEnterWrite        *ebpf.Program `ebpf:"fs_enter_write"`
 	FsEnterWritev       *ebpf.Program `ebpf:"fs_enter_writev"`
 	FsExit              *ebpf.Program `ebpf:"fs_exit"`
+	FsExt4FcCommitStart *ebpf.Program `ebpf:"fs_ext4_fc_commit_start"`
+	FsExt4FcCommitStop  *ebpf.Program `ebpf:"fs_ext4_fc_commit_stop"`
 	FsExt4SyncFileEnter *ebpf.Program `ebpf:"fs_ext4_sync_file_enter"`
 	FsExt4SyncFileExit  *ebpf.Program `ebpf:"fs_ext4_sync_file_exit"`
 	FsJbd2EndCommit     *ebpf.Program `ebpf:"fs_jbd2_end_commit"`
@@ -330,6 +338,8 @@ func (p *fsPrograms) Close() error {
 		p.FsEnterWrite,
 		p.FsEnterWritev,
 		p.FsExit,
+		p.FsExt4FcCommitStart,
+		p.FsExt4FcCommitStop,
 		p.FsExt4SyncFileEnter,
 		p.FsExt4SyncFileExit,
 		p.FsJbd2EndCommit,

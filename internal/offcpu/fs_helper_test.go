@@ -174,9 +174,13 @@ func fsHelper(dir string) int {
 	// Raw system calls: the Go runtime's entersyscall/exitsyscall (which
 	// may wait for a P after a long call) would add time outside the call
 	// to the program's own timing.
+	// The arguments are copied into an array, not appended to: a heap
+	// allocation (and its first page faults) between the clock reads would
+	// count as time in the call.
 	raw := func(nr uintptr, a ...uintptr) (int, error) {
-		a = append(a, 0, 0, 0, 0, 0, 0)
-		n, _, errno := unix.RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+		var r [6]uintptr
+		copy(r[:], a)
+		n, _, errno := unix.RawSyscall6(nr, r[0], r[1], r[2], r[3], r[4], r[5])
 		if errno != 0 {
 			return 0, errno
 		}

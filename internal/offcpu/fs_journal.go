@@ -32,6 +32,8 @@ const (
 	fsRecExt4SyncExit  = 7
 	fsRecXFSLogForce   = 8
 	fsRecXFSFileFsync  = 9
+	fsRecExt4FCStart   = 10
+	fsRecExt4FCStop    = 11
 )
 
 type commitKey struct{ dev, transaction uint32 }
@@ -54,6 +56,7 @@ type journalAssembler struct {
 	jiffy   time.Duration
 	commits map[commitKey]*pendingCommit
 	syncs   map[uint32]journalRec
+	fcs     map[uint32]journalRec // fast commits in flight, by thread
 	// unpaired counts records whose other half never came.
 	unpaired uint64
 }
@@ -62,7 +65,7 @@ const journalStale = uint64(10 * time.Second)
 
 func newJournalAssembler(hz int) *journalAssembler {
 	return &journalAssembler{jiffy: time.Second / time.Duration(hz), commits: map[commitKey]*pendingCommit{},
-		syncs: map[uint32]journalRec{}}
+		syncs: map[uint32]journalRec{}, fcs: map[uint32]journalRec{}}
 }
 
 func (a *journalAssembler) jiffies(j uint64) time.Duration { return time.Duration(j) * a.jiffy }
@@ -119,6 +122,20 @@ func (a *journalAssembler) add(r *journalRec, emit func(JournalEvent)) {
 		delete(a.syncs, r.tid)
 		emit(JournalEvent{Kind: JournalExt4SyncFile, Dev: dev, TID: r.tid, Ino: r.ino, Start: in.ts, End: r.ts,
 			Sync: in.sync != 0, Ret: int32(r.val)})
+	case fsRecExt4FCStart:
+		if _, ok := a.fcs[r.tid]; ok {
+			a.unpaired++
+		}
+		a.fcs[r.tid] = *r
+	case fsRecExt4FCStop:
+		in, ok := a.fcs[r.tid]
+		if !ok || in.dev != r.dev {
+			a.unpaired++
+			return
+		}
+		delete(a.fcs, r.tid)
+		emit(JournalEvent{Kind: JournalExt4FastCommit, Dev: dev, Transaction: r.transaction, TID: r.tid, Start: in.ts, End: r.ts,
+			Blocks: r.n[0], Handles: r.n[1], Ret: int32(r.val)})
 	case fsRecXFSLogForce:
 		emit(JournalEvent{Kind: JournalXFSLogForce, Dev: dev, TID: r.tid, Start: r.ts, End: r.ts})
 	case fsRecXFSFileFsync:
@@ -170,6 +187,7 @@ func (a *journalAssembler) flush(emit func(JournalEvent)) {
 	for k, p := range a.commits {
 		a.giveUp(k, p, emit)
 	}
-	a.unpaired += uint64(len(a.syncs))
+	a.unpaired += uint64(len(a.syncs) + len(a.fcs))
 	clear(a.syncs)
+	clear(a.fcs)
 }

@@ -67,6 +67,7 @@ const TracefsDir = "/sys/kernel/tracing"
 // The record kinds of fs_journal.go are bpf/fs.h's.
 var _ = [1]struct{}{}[fsRecOp-int(fsFsRecFS_REC_OP)]
 var _ = [1]struct{}{}[fsRecXFSFileFsync-int(fsFsRecFS_REC_XFS_FILE_FSYNC)]
+var _ = [1]struct{}{}[fsRecExt4FCStop-int(fsFsRecFS_REC_EXT4FC_STOP)]
 var _ = [1]struct{}{}[FSHistBuckets-len(fsFsHist{}.Buckets)]
 var _ = [1]struct{}{}[int(FSReadv)-int(fsFsOpFS_OP_READV)]
 
@@ -259,6 +260,8 @@ func (t *FSTracer) tracepoints() []tracepoint {
 		{"ext4", "ext4_sync_file_exit", p.FsExt4SyncFileExit, true},
 		{"xfs", "xfs_log_force", p.FsXfsLogForce, true},
 		{"xfs", "xfs_file_fsync", p.FsXfsFileFsync, true},
+		{"ext4", "ext4_fc_commit_start", p.FsExt4FcCommitStart, true},
+		{"ext4", "ext4_fc_commit_stop", p.FsExt4FcCommitStop, true},
 	}
 	for _, s := range sys {
 		if s.read && !t.cfg.Reads {
@@ -387,7 +390,7 @@ func (t *FSTracer) read(ctx context.Context) {
 			copy(evBytes, raw)
 			t.events <- FSEvent{TID: ev.Tid, TGID: ev.Tgid, Op: FSOp(ev.Op), FD: ev.Fd, Dev: KernelDev(uint32(ev.Dev)),
 				Ino: ev.Ino, Ret: ev.Ret, Start: ev.StartNs, End: ev.EndNs}
-		case kind > fsRecOp && kind <= fsRecXFSFileFsync && len(raw) >= fsJournalSize:
+		case kind > fsRecOp && kind <= fsRecExt4FCStop && len(raw) >= fsJournalSize:
 			copy(jrBytes, raw)
 			t.asm.add(&journalRec{rec: jr.Rec, dev: jr.Dev, transaction: jr.Transaction, tid: jr.Tid, tgid: jr.Tgid,
 				sync: jr.Sync, ts: jr.Ts, ino: jr.Ino, val: jr.Val, jiffies: jr.Jiffies, n: jr.N}, emit)

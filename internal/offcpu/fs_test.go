@@ -338,6 +338,38 @@ func TestFSExt4(t *testing.T) {
 	}
 }
 
+// TestFSExt4FastCommit: with fast_commit, the helper's syncs are fast
+// commits in its own thread, timed inside its fsync or fdatasync.
+func TestFSExt4FastCommit(t *testing.T) {
+	requireBPF(t)
+	mnt := loopfs.Mount(t, loopfs.Options{Type: "ext4", DirectIO: true, Mkfs: []string{"-O", "fast_commit"}})
+	r := traceHelper(t, mnt, FSConfig{Min: KeepAll})
+	dev, _ := statFile(t, mnt)
+	var fcs []JournalEvent
+	for _, j := range journalOf(r, JournalExt4FastCommit, dev) {
+		if int(j.TID) == r.tid {
+			fcs = append(fcs, j)
+		}
+	}
+	if len(fcs) == 0 {
+		t.Fatalf("no fast commit by the helper on %#x: %+v", dev, r.journal)
+	}
+	for _, fc := range fcs {
+		if fc.End <= fc.Start {
+			t.Errorf("fast commit %+v: bad times", fc)
+		}
+		inside := false
+		for _, e := range r.events {
+			if e.Op.IsSync() && e.TID == fc.TID && e.Start <= fc.Start && fc.End <= e.End {
+				inside = true
+			}
+		}
+		if !inside {
+			t.Errorf("fast commit %+v lies in no fsync or fdatasync of the helper", fc)
+		}
+	}
+}
+
 func TestFSXFS(t *testing.T) {
 	requireBPF(t)
 	mnt := loopfs.Mount(t, loopfs.Options{Type: "xfs", DirectIO: true})

@@ -92,7 +92,8 @@ type FSColumn struct {
 	// Filesystem is the log dir's device's type and mount options.
 	Filesystem string `json:"filesystem"`
 	// Commits, CommitP99, CommitMax and LongCommits describe the jbd2
-	// commits on the log dir's device; LogForces counts XFS log forces.
+	// commits and ext4 fast commits on the log dir's device; LogForces
+	// counts XFS log forces.
 	Commits     int           `json:"commits"`
 	CommitP99   time.Duration `json:"commit_p99_ns"`
 	CommitMax   time.Duration `json:"commit_max_ns"`
@@ -134,7 +135,7 @@ func fsColumn(s *merge.FSSummary) *FSColumn {
 		}
 	}
 	for _, j := range s.Journal {
-		if logDev[j.Dev] && j.Kind == "jbd2_commit" {
+		if logDev[j.Dev] && (j.Kind == bundle.JournalJBD2Commit || j.Kind == bundle.JournalExt4FastCommit) {
 			c.Commits += j.Count
 			c.CommitP99, c.CommitMax = max(c.CommitP99, j.P99), max(c.CommitMax, j.Max)
 			c.LongCommits += j.Long
@@ -564,7 +565,7 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 		}
 		pct := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 		row("log dir filesystem", fs(func(f *FSColumn) string { return strings.SplitN(f.Filesystem, " ", 2)[0] }))
-		row("jbd2 commits", fs(func(f *FSColumn) string { return fmt.Sprint(f.Commits) }))
+		row("journal commits", fs(func(f *FSColumn) string { return fmt.Sprint(f.Commits) }))
 		row("commit p99 / max", fs(func(f *FSColumn) string {
 			if f.Commits == 0 {
 				return "—"

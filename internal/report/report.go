@@ -190,8 +190,9 @@ func (r *Report) losses() {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			// events and packets count what was seen, not what was lost.
-			if c[k] > 0 && k != "events" && k != "packets" {
+			// These count what was seen, not what was lost (non_files:
+			// socket and pipe writes the lens skips by design).
+			if c[k] > 0 && k != "events" && k != "packets" && k != "journal_events" && k != "non_files" {
 				r.Notes = append(r.Notes, fmt.Sprintf("%s counted %d %s", src, c[k], strings.ReplaceAll(k, "_", " ")))
 			}
 		}
