@@ -1,12 +1,10 @@
 package fslens
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,71 +32,24 @@ func DevString(dev uint64) string {
 //
 //	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 //
-// Octal escapes (\040 for a space) in paths are decoded. A malformed line
-// is an error naming its number.
+// with github.com/moby/sys/mountinfo (the parser of runc and containerd,
+// also lockscope doctor's), which decodes the octal escapes (\040 for a
+// space) in paths. A malformed line is an error quoting it.
 func ParseMountinfo(r io.Reader) ([]Mount, error) {
-	var out []Mount
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		f := strings.Fields(line)
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(f) < 7 || sep < 0 || len(f) < sep+3 {
-			return nil, fmt.Errorf("mountinfo line %d: malformed: %q", n, line)
-		}
-		maj, min, ok := strings.Cut(f[2], ":")
-		major, err1 := strconv.ParseUint(maj, 10, 32)
-		minor, err2 := strconv.ParseUint(min, 10, 32)
-		if !ok || err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("mountinfo line %d: malformed device %q", n, f[2])
-		}
-		m := Mount{
-			Dev:        unix.Mkdev(uint32(major), uint32(minor)),
-			Root:       unescape(f[3]),
-			MountPoint: unescape(f[4]),
-			FSType:     f[sep+1],
-			Source:     unescape(f[sep+2]),
-			Options:    f[5],
-		}
-		if len(f) > sep+3 {
-			m.Options += "," + f[sep+3]
+	infos, err := mountinfo.GetMountsFromReader(r, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	out := make([]Mount, 0, len(infos))
+	for _, in := range infos {
+		m := Mount{Dev: unix.Mkdev(uint32(in.Major), uint32(in.Minor)), Root: in.Root, MountPoint: in.Mountpoint,
+			FSType: in.FSType, Source: in.Source, Options: in.Options}
+		if in.VFSOptions != "" {
+			m.Options += "," + in.VFSOptions
 		}
 		out = append(out, m)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading mountinfo: %w", err)
-	}
 	return out, nil
-}
-
-// unescape decodes the \ooo escapes the kernel writes for space, tab,
-// newline and backslash.
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // ByDev indexes mounts by device, keeping for each the mount of the
