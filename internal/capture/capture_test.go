@@ -8,12 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lockscope/lockscope/internal/attach"
 	"github.com/lockscope/lockscope/internal/bundle"
@@ -30,36 +27,16 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// produce runs n kgo clients producing about rate records a second in all
-// until ctx ends.
-func produce(ctx context.Context, t *testing.T, addr string, n, rate int) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("orders"), kgo.DisableIdempotentWrite(),
-			kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation())
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cl.Close()
-			tick := time.NewTicker(time.Second * time.Duration(n) / time.Duration(rate))
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-					cl.Produce(ctx, &kgo.Record{Value: []byte("0123456789abcdef")}, nil)
-				}
-			}
-		}()
+// produce runs n producers sending about rate records a second in all to
+// "orders" until the test ends or stop is called.
+func produce(t *testing.T, addr string, n, rate int) (stop func()) {
+	stop, err := demobroker.Produce(context.Background(), addr, "orders", n, rate)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return &wg
+	t.Cleanup(stop)
+	return stop
 }
-
-func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 
 // TestCaptureEndToEnd: the demo broker with a stall inside its append lock,
 // eight producers, a capture with the JDK Flight Recorder (async-profiler
@@ -77,9 +54,7 @@ func TestCaptureEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	wg := produce(loadCtx, t, b.Addr(), 8, 600)
-	defer func() { stopLoad(); wg.Wait() }()
+	defer produce(t, b.Addr(), 8, 600)()
 	time.Sleep(2 * time.Second) // metadata, connections, JIT warm-up
 
 	popts := profiler.DefaultOptions()
@@ -87,7 +62,7 @@ func TestCaptureEndToEnd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bundle")
 	var progress strings.Builder
 	rep, err := Run(ctx, Options{PID: b.Pid(), Duration: 8 * time.Second, SLO: 65 * time.Millisecond, Kind: "service",
-		Latency: "kafka:" + port(b.Addr()), Interface: "lo", Profiler: popts, MinBlock: time.Millisecond,
+		Latency: "kafka:" + b.Port(), Interface: "lo", Profiler: popts, MinBlock: time.Millisecond,
 		RequireOffCPU: true, Out: dir, Version: "test", Progress: &progress})
 	if err != nil {
 		t.Fatalf("capture: %v\n%s", err, progress.String())
@@ -169,7 +144,7 @@ func TestCaptureTargetExits(t *testing.T) {
 	var progress strings.Builder
 	t0 := time.Now()
 	rep, err := Run(ctx, Options{PID: b.Pid(), Duration: time.Minute, SLO: 65 * time.Millisecond, Kind: "service",
-		Latency: "kafka:" + port(b.Addr()), Interface: "lo", Profiler: popts, Out: dir, Progress: &progress})
+		Latency: "kafka:" + b.Port(), Interface: "lo", Profiler: popts, Out: dir, Progress: &progress})
 	if err != nil {
 		t.Fatalf("capture: %v\n%s", err, progress.String())
 	}
@@ -237,16 +212,14 @@ func TestCaptureFsyncInsideLockUnderJournalPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	wg := produce(loadCtx, t, b.Addr(), 8, 600)
-	defer func() { stopLoad(); wg.Wait() }()
+	defer produce(t, b.Addr(), 8, 600)()
 	time.Sleep(2 * time.Second)
 
 	popts := profiler.DefaultOptions()
 	popts.Profiler = profiler.JFR
 	dir := filepath.Join(t.TempDir(), "bundle")
 	rep, err := Run(ctx, Options{PID: b.Pid(), Duration: 8 * time.Second, SLO: 20 * time.Millisecond, Kind: "service",
-		Latency: "kafka:" + port(b.Addr()), Interface: "lo", Profiler: popts, MinBlock: time.Millisecond,
+		Latency: "kafka:" + b.Port(), Interface: "lo", Profiler: popts, MinBlock: time.Millisecond,
 		RequireOffCPU: true, Out: dir})
 	if err != nil {
 		t.Fatal(err)

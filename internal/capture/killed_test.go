@@ -86,7 +86,7 @@ func TestCaptureKilled(t *testing.T) {
 	defer b.Close()
 	dir := filepath.Join(t.TempDir(), "bundle")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d kafka:%s %s 6 true", helperEnv, b.Pid(), port(b.Addr()), dir))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d kafka:%s %s 6 true", helperEnv, b.Pid(), b.Port(), dir))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -92,7 +92,13 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	}
 	sum := merge.Summarize(res, opt, top)
 	if wantFS {
-		if sum.FS, err = summarizeFS(b, reqs, ws, merge.FSOptions{Top: top, Threads: res.Threads}); err != nil {
+		fo := merge.FSOptions{Top: top, Threads: res.Threads}
+		if ws != nil {
+			// A commit that takes half the latency budget by itself is
+			// a cause worth naming.
+			fo.LongCommit = ws.SLO / 2
+		}
+		if sum.FS, err = summarizeFS(b, reqs, ws, fo); err != nil {
 			return nil, err
 		}
 	}

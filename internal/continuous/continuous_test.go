@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/lockscope/lockscope/internal/attach"
 	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/capture"
@@ -75,36 +73,16 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// produce runs n kgo clients producing about rate records a second in all
-// until ctx ends.
-func produce(ctx context.Context, t *testing.T, addr string, n, rate int) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	for range n {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("orders"), kgo.DisableIdempotentWrite(),
-			kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation())
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cl.Close()
-			tick := time.NewTicker(time.Second * time.Duration(n) / time.Duration(rate))
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-					cl.Produce(ctx, &kgo.Record{Value: []byte("0123456789abcdef")}, nil)
-				}
-			}
-		}()
+// produce runs n producers sending about rate records a second in all to
+// "orders" until the test ends or stop is called.
+func produce(t *testing.T, addr string, n, rate int) (stop func()) {
+	stop, err := demobroker.Produce(context.Background(), addr, "orders", n, rate)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return &wg
+	t.Cleanup(stop)
+	return stop
 }
-
-func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 
 // TestContinuousEndToEnd: the demo broker stalls inside its append lock
 // now and then under eight producers; continuous mode with a 3 s period
@@ -122,9 +100,7 @@ func TestContinuousEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	wg := produce(loadCtx, t, b.Addr(), 8, 600)
-	defer func() { stopLoad(); wg.Wait() }()
+	defer produce(t, b.Addr(), 8, 600)()
 	time.Sleep(2 * time.Second) // metadata, connections, JIT warm-up
 
 	srv := pyroscopetest.New(t)
@@ -153,7 +129,7 @@ func TestContinuousEndToEnd(t *testing.T) {
 	popts := profiler.DefaultOptions()
 	popts.Profiler = profiler.JFR // async-profiler cannot be installed here
 	o := Options{
-		Capture: capture.Options{PID: b.Pid(), SLO: 65 * time.Millisecond, Kind: "service", Latency: "kafka:" + port(b.Addr()),
+		Capture: capture.Options{PID: b.Pid(), SLO: 65 * time.Millisecond, Kind: "service", Latency: "kafka:" + b.Port(),
 			Interface: "lo", Profiler: popts, MinBlock: time.Millisecond, RequireOffCPU: true, Version: "test", Progress: started},
 		Period:    3 * time.Second,
 		Pyroscope: pyroscope.Options{URL: srv.URL, Labels: map[string]string{"cluster": "demo"}},
@@ -204,7 +180,7 @@ func TestContinuousEndToEnd(t *testing.T) {
 	seen := map[string]bool{}   // slo_breach + profile type
 	periods := map[int64]bool{} // pushed periods by start
 	for _, in := range srv.Ingests() {
-		if in.App != pyroscope.DefaultAppName || in.Labels["host"] != host || in.Labels["broker"] != host+":"+port(b.Addr()) ||
+		if in.App != pyroscope.DefaultAppName || in.Labels["host"] != host || in.Labels["broker"] != host+":"+b.Port() ||
 			in.Labels["cluster"] != "demo" {
 			t.Errorf("push %s %v", in.App, in.Labels)
 		}
@@ -280,7 +256,7 @@ func TestContinuousJVMExits(t *testing.T) {
 	popts.Profiler = profiler.JFR
 	var periods int
 	o := Options{
-		Capture: capture.Options{PID: b.Pid(), SLO: 65 * time.Millisecond, Kind: "service", Latency: "kafka:" + port(b.Addr()),
+		Capture: capture.Options{PID: b.Pid(), SLO: 65 * time.Millisecond, Kind: "service", Latency: "kafka:" + b.Port(),
 			Interface: "lo", Profiler: popts},
 		Period:       3 * time.Second,
 		Pyroscope:    pyroscope.Options{URL: "http://127.0.0.1:1", RetryMin: time.Millisecond, RetryMax: time.Millisecond},

@@ -28,7 +28,7 @@ type FSRequest struct {
 // FSOptions tune SummarizeFS.
 type FSOptions struct {
 	// LongCommit is the journal commit length that counts as a stall
-	// (default 50ms).
+	// (default 50ms; a capture's merge uses half the SLO).
 	LongCommit time.Duration
 	// Top bounds the lists (default 10).
 	Top int

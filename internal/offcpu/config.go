@@ -1,7 +1,6 @@
 package offcpu
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -82,24 +81,8 @@ const (
 // Validate checks the configuration and fills defaults. It touches neither
 // the kernel nor the target processes.
 func (c *Config) Validate() error {
-	if len(c.PIDs) == 0 {
-		return errors.New("no target pid: give the JVM's process id (--pid)")
-	}
-	if len(c.PIDs) > MaxTargets {
-		return fmt.Errorf("too many target pids (%d): at most %d per collector", len(c.PIDs), MaxTargets)
-	}
-	seen := map[int]bool{}
-	for _, pid := range c.PIDs {
-		if pid <= 0 {
-			return fmt.Errorf("invalid pid %d: must be a positive host process id", pid)
-		}
-		if pid == os.Getpid() {
-			return fmt.Errorf("invalid pid %d: lockscope cannot follow itself", pid)
-		}
-		if seen[pid] {
-			return fmt.Errorf("pid %d given twice", pid)
-		}
-		seen[pid] = true
+	if err := validatePIDs(c.PIDs, "the JVM's", "collector"); err != nil {
+		return err
 	}
 	switch {
 	case c.MinBlock == 0:
@@ -146,6 +129,31 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxThreads < 0 {
 		return fmt.Errorf("invalid max threads %d: must be > 0", c.MaxThreads)
+	}
+	return nil
+}
+
+// validatePIDs checks a program's target processes: some, at most
+// MaxTargets, positive, distinct, and not lockscope itself.
+func validatePIDs(pids []int, whose, what string) error {
+	if len(pids) == 0 {
+		return fmt.Errorf("no target pid: give %s process id (--pid)", whose)
+	}
+	if len(pids) > MaxTargets {
+		return fmt.Errorf("too many target pids (%d): at most %d per %s", len(pids), MaxTargets, what)
+	}
+	seen := map[int]bool{}
+	for _, pid := range pids {
+		if pid <= 0 {
+			return fmt.Errorf("invalid pid %d: must be a positive host process id", pid)
+		}
+		if pid == os.Getpid() {
+			return fmt.Errorf("invalid pid %d: lockscope cannot follow itself", pid)
+		}
+		if seen[pid] {
+			return fmt.Errorf("pid %d given twice", pid)
+		}
+		seen[pid] = true
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package offcpu
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -99,24 +98,8 @@ const FSHistBuckets = 40
 // Validate checks the configuration and fills defaults. It touches neither
 // the kernel nor the target processes.
 func (c *FSConfig) Validate() error {
-	if len(c.PIDs) == 0 {
-		return errors.New("no target pid: give the broker's process id (--pid)")
-	}
-	if len(c.PIDs) > MaxTargets {
-		return fmt.Errorf("too many target pids (%d): at most %d per tracer", len(c.PIDs), MaxTargets)
-	}
-	seen := map[int]bool{}
-	for _, pid := range c.PIDs {
-		if pid <= 0 {
-			return fmt.Errorf("invalid pid %d: must be a positive host process id", pid)
-		}
-		if pid == os.Getpid() {
-			return fmt.Errorf("invalid pid %d: lockscope cannot follow itself", pid)
-		}
-		if seen[pid] {
-			return fmt.Errorf("pid %d given twice", pid)
-		}
-		seen[pid] = true
+	if err := validatePIDs(c.PIDs, "the broker's", "tracer"); err != nil {
+		return err
 	}
 	switch {
 	case c.Min == 0:

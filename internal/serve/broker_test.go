@@ -18,7 +18,6 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lockscope/lockscope/internal/attach"
 	"github.com/lockscope/lockscope/internal/bundle"
@@ -52,47 +51,23 @@ func startBroker(t *testing.T, ctx context.Context, stall bool) *demobroker.Brok
 	return b
 }
 
-// produce runs n kgo clients producing about rate records a second in all
-// to topic until the returned stop is called.
+// produce runs n producers sending about rate records a second in all to
+// topic until the test ends or stop is called.
 func produce(t *testing.T, addr, topic string, n, rate int) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite(),
-			kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation())
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cl.Close()
-			tick := time.NewTicker(time.Second * time.Duration(n) / time.Duration(rate))
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-					cl.Produce(ctx, &kgo.Record{Value: []byte("0123456789abcdef")}, nil)
-				}
-			}
-		}()
+	stop, err := demobroker.Produce(context.Background(), addr, topic, n, rate)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(stop)
 	return stop
 }
-
-func brokerPort(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 
 // brokerConfig captures b for 3 seconds with the JDK Flight Recorder
 // (async-profiler is not installable here) and sniffs its port on lo.
 func brokerConfig(t *testing.T, b *demobroker.Broker) *Config {
 	c := testConfig(t)
 	c.Target = Target{PIDFile: writeFile(t, t.TempDir(), "kafka.pid", strconv.Itoa(b.Pid())+"\n")}
-	c.Capture.Latency = "kafka:" + brokerPort(b.Addr())
+	c.Capture.Latency = "kafka:" + b.Port()
 	c.Capture.Interface = "lo"
 	c.Capture.Duration = 3 * time.Second
 	c.Capture.Profiler = "jfr"

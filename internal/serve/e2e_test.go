@@ -251,7 +251,7 @@ func TestAlertPathEndToEnd(t *testing.T) {
 		"listen: 127.0.0.1:9464", "listen: 127.0.0.1:"+servePort,
 		"/etc/lockscope/alertmanager-token", token,
 		"# pid_file: /run/kafka/kafka.pid", "pid_file: "+pidFile,
-		"latency: kafka:9092", "latency: kafka:"+brokerPort(b.Addr()),
+		"latency: kafka:9092", "latency: kafka:"+b.Port(),
 		"duration: 60s", "duration: 3s",
 		"dir: /var/lib/lockscope/bundles", "dir: "+filepath.Join(dir, "bundles")))
 	if err != nil {

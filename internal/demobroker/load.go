@@ -1,0 +1,53 @@
+package demobroker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Port is the port of the broker's address, as a latency source names it
+// ("kafka:" + b.Port()).
+func (b *Broker) Port() string { return b.addr[strings.LastIndexByte(b.addr, ':')+1:] }
+
+// Produce runs clients franz-go producers sending about rate 16-byte
+// records a second in all to topic on the broker at addr (linger 0, no
+// idempotence: one request per record, as a latency test wants), until stop
+// is called or ctx ends. stop waits for them to close.
+func Produce(ctx context.Context, addr, topic string, clients, rate int) (stop func(), err error) {
+	if clients <= 0 || rate <= 0 {
+		return nil, fmt.Errorf("producing: %d clients at %d records/s: both must be positive", clients, rate)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	for range clients {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite(),
+			kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation())
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("producing to %s: %w", addr, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			tick := time.NewTicker(time.Second * time.Duration(clients) / time.Duration(rate))
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					cl.Produce(ctx, &kgo.Record{Value: []byte("0123456789abcdef")}, nil)
+				}
+			}
+		}()
+	}
+	return stop, nil
+}
