@@ -23,10 +23,11 @@ func requireOffcpu(t *testing.T) {
 }
 
 // selectSleeper starts perl sleeping 20 × 50ms in select(2) after a
-// delay long enough for the collector to attach.
+// delay long enough for the collector to attach, even on a loaded machine
+// (1 s was not always: loading the programs took longer).
 func selectSleeper(t *testing.T) int {
 	t.Helper()
-	cmd := exec.Command("perl", "-e", "sleep 1; select(undef, undef, undef, 0.05) for 1..20")
+	cmd := exec.Command("perl", "-e", "sleep 2; select(undef, undef, undef, 0.05) for 1..20")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting perl: %v", err)
 	}
@@ -49,7 +50,7 @@ func TestOffcpuPprof(t *testing.T) {
 	requireOffcpu(t)
 	pid := selectSleeper(t)
 	path := filepath.Join(t.TempDir(), "offcpu.pb.gz")
-	_, stderr, err := runLockscope(t, "offcpu", "--pid", fmt.Sprint(pid), "--duration", "2500ms", "-o", path)
+	_, stderr, err := runLockscope(t, "offcpu", "--pid", fmt.Sprint(pid), "--duration", "3500ms", "-o", path)
 	if err != nil {
 		t.Fatalf("offcpu: %v\n%s", err, stderr)
 	}
@@ -92,7 +93,7 @@ func TestOffcpuPprof(t *testing.T) {
 func TestOffcpuFolded(t *testing.T) {
 	requireOffcpu(t)
 	pid := selectSleeper(t)
-	stdout, stderr, err := runLockscope(t, "offcpu", "--pid", fmt.Sprint(pid), "-d", "2500ms", "--format", "folded")
+	stdout, stderr, err := runLockscope(t, "offcpu", "--pid", fmt.Sprint(pid), "-d", "3500ms", "--format", "folded")
 	if err != nil {
 		t.Fatalf("offcpu: %v\n%s", err, stderr)
 	}
