@@ -303,6 +303,9 @@ static __always_inline int enter(__u64 fd, __u8 op)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!is_target(id >> 32))
 		return 0;
+	// The call's start, before this program's own work (the fd walk, the
+	// first operation's task storage): the caller waits for that too.
+	__u64 start = bpf_ktime_get_ns();
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *f = fd_file(task, fd);
 	if (!f)
@@ -324,7 +327,7 @@ static __always_inline int enter(__u64 fd, __u8 op)
 	in->ino = ino;
 	in->fd = (__s32)fd;
 	in->op = op;
-	in->start_ns = bpf_ktime_get_ns();
+	in->start_ns = start;
 	return 0;
 }
 
