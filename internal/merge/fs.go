@@ -134,11 +134,17 @@ type FSSlowOp struct {
 
 // groupName is the group a file's operations are summed in: its
 // topic-partition; for files of no known kind outside partitions (a
-// neighbour's files, the profiler's) their directory, so that many such
-// files make one line; else the file.
+// neighbour's files, the profiler's) their directory, or their device when
+// they could not be resolved, so that many such files make one line; else
+// the file.
 func groupName(f *bundle.FSFileInfo) string {
-	if f != nil && f.TopicPartition() == "" && fileKind(f) == "other" && f.Path != "" {
-		return filepath.Join(filepath.Dir(f.Path), "*")
+	if f != nil && f.TopicPartition() == "" && fileKind(f) == "other" {
+		if f.Path != "" {
+			return filepath.Join(filepath.Dir(f.Path), "*")
+		}
+		// Files gone before they could be named (a checkpoint's
+		// temporary, renamed over and replaced): one line per device.
+		return "(files gone before resolved) dev " + f.Dev
 	}
 	return fslens.GroupName(f)
 }
