@@ -372,15 +372,9 @@ func (c *Collector) Counters() (Counters, error) {
 		}
 		return Counters{}, errors.New("reading counters: collector closed before it started")
 	}
-	var sums [offcpuCounterCOUNTER_MAX]uint64
-	var percpu []uint64
-	for i := range sums {
-		if err := c.objs.Counters.Lookup(uint32(i), &percpu); err != nil {
-			return Counters{}, fmt.Errorf("reading counter %d: %w", i, err)
-		}
-		for _, v := range percpu {
-			sums[i] += v
-		}
+	sums, err := sumCounters(c.objs.Counters, int(offcpuCounterCOUNTER_MAX))
+	if err != nil {
+		return Counters{}, err
 	}
 	return Counters{
 		Events:              sums[offcpuCounterCOUNTER_EVENTS],
@@ -394,14 +388,9 @@ func (c *Collector) Counters() (Counters, error) {
 }
 
 func (c *Collector) detach() error {
-	var errs []error
-	for i := len(c.links) - 1; i >= 0; i-- {
-		if err := c.links[i].Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detaching program: %w", err))
-		}
-	}
+	err := detachAll(c.links)
 	c.links = nil
-	return errors.Join(errs...)
+	return err
 }
 
 // Close detaches the programs first (so nothing more is measured), stops

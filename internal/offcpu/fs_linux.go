@@ -434,15 +434,9 @@ func (t *FSTracer) Counters() (FSCounters, error) {
 		}
 		return FSCounters{}, errors.New("reading counters: tracer closed before it started")
 	}
-	var sums [fsFsCounterFS_COUNTER_MAX]uint64
-	var percpu []uint64
-	for i := range sums {
-		if err := t.objs.Counters.Lookup(uint32(i), &percpu); err != nil {
-			return FSCounters{}, fmt.Errorf("reading counter %d: %w", i, err)
-		}
-		for _, v := range percpu {
-			sums[i] += v
-		}
+	sums, err := sumCounters(t.objs.Counters, int(fsFsCounterFS_COUNTER_MAX))
+	if err != nil {
+		return FSCounters{}, err
 	}
 	return FSCounters{
 		Events:            sums[fsFsCounterFS_COUNTER_EVENTS],
@@ -457,14 +451,9 @@ func (t *FSTracer) Counters() (FSCounters, error) {
 }
 
 func (t *FSTracer) detach() error {
-	var errs []error
-	for i := len(t.links) - 1; i >= 0; i-- {
-		if err := t.links[i].Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detaching program: %w", err))
-		}
-	}
+	err := detachAll(t.links)
 	t.links = nil
-	return errors.Join(errs...)
+	return err
 }
 
 // Close detaches the programs first (so nothing more is measured), keeps
