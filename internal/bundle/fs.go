@@ -3,10 +3,8 @@ package bundle
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 )
 
@@ -306,7 +304,6 @@ type FSData struct {
 // ReadFS reads a filesystem stream. A malformed line is an error naming its
 // line number.
 func ReadFS(r io.Reader) (*FSData, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
 	files := map[uint32]*FSFileInfo{}
 	d := &FSData{}
 	lookup := func(id uint32, lineNo int) (*FSFileInfo, error) {
@@ -319,58 +316,41 @@ func ReadFS(r io.Reader) (*FSData, error) {
 		}
 		return f, nil
 	}
-	for lineNo := 1; ; lineNo++ {
-		b, err := br.ReadBytes('\n')
-		if len(b) == 0 && errors.Is(err, io.EOF) {
-			if lineNo == 1 {
-				return nil, errors.New("filesystem stream is empty (no header line)")
+	err := readStream(r, "filesystem", fsFormat, fsVersion, 64<<10,
+		func(l *fsLine) (string, int) { return l.Format, l.Version },
+		func(lineNo int, l *fsLine) error {
+			switch {
+			case l.FileID != nil:
+				f := FSFileInfo{}
+				if l.FSFileInfo != nil {
+					f = *l.FSFileInfo
+				}
+				files[*l.FileID] = &f
+			case l.Op != "":
+				f, err := lookup(l.F, lineNo)
+				if err != nil {
+					return err
+				}
+				d.Ops = append(d.Ops, FSOp{Op: l.Op, File: f, TID: l.TID, TGID: l.TGID, Thread: l.Thread, Bytes: l.Bytes,
+					Errno: l.Errno, Start: l.Start, End: l.End})
+			case l.Journal != "":
+				d.Journal = append(d.Journal, JournalEvent{Kind: l.Journal, Dev: l.JDev, Transaction: l.Transaction, TID: l.TID,
+					Start: l.Start, End: l.End, Wait: time.Duration(l.Wait), RequestDelay: time.Duration(l.RequestDelay),
+					Running: time.Duration(l.Running), Locked: time.Duration(l.Locked), Flushing: time.Duration(l.Flushing),
+					Logging: time.Duration(l.Logging), Handles: l.Handles, Blocks: l.Blocks, BlocksLogged: l.BlocksLogged,
+					Ino: l.JIno, Sync: l.Sync, Ret: l.Ret})
+			case l.Hist != "":
+				f, err := lookup(l.F, lineNo)
+				if err != nil {
+					return err
+				}
+				d.Histograms = append(d.Histograms, FSHistogram{Op: l.Hist, File: f, Count: l.Count, SumNs: l.SumNs, MaxNs: l.MaxNs,
+					Bytes: l.HBytes, Buckets: l.Buckets})
 			}
-			return d, nil
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("reading filesystem stream: %w", err)
-		}
-		if len(strings.TrimSpace(string(b))) == 0 {
-			continue
-		}
-		var l fsLine
-		if err := json.Unmarshal(b, &l); err != nil {
-			return nil, fmt.Errorf("filesystem stream line %d: %w", lineNo, err)
-		}
-		switch {
-		case lineNo == 1:
-			if l.Format != fsFormat {
-				return nil, fmt.Errorf("filesystem stream: format %q, want %q", l.Format, fsFormat)
-			}
-			if l.Version > fsVersion {
-				return nil, fmt.Errorf("filesystem stream version %d is newer than this lockscope reads (%d): %w", l.Version, fsVersion, ErrNewerVersion)
-			}
-		case l.FileID != nil:
-			f := FSFileInfo{}
-			if l.FSFileInfo != nil {
-				f = *l.FSFileInfo
-			}
-			files[*l.FileID] = &f
-		case l.Op != "":
-			f, err := lookup(l.F, lineNo)
-			if err != nil {
-				return nil, err
-			}
-			d.Ops = append(d.Ops, FSOp{Op: l.Op, File: f, TID: l.TID, TGID: l.TGID, Thread: l.Thread, Bytes: l.Bytes,
-				Errno: l.Errno, Start: l.Start, End: l.End})
-		case l.Journal != "":
-			d.Journal = append(d.Journal, JournalEvent{Kind: l.Journal, Dev: l.JDev, Transaction: l.Transaction, TID: l.TID,
-				Start: l.Start, End: l.End, Wait: time.Duration(l.Wait), RequestDelay: time.Duration(l.RequestDelay),
-				Running: time.Duration(l.Running), Locked: time.Duration(l.Locked), Flushing: time.Duration(l.Flushing),
-				Logging: time.Duration(l.Logging), Handles: l.Handles, Blocks: l.Blocks, BlocksLogged: l.BlocksLogged,
-				Ino: l.JIno, Sync: l.Sync, Ret: l.Ret})
-		case l.Hist != "":
-			f, err := lookup(l.F, lineNo)
-			if err != nil {
-				return nil, err
-			}
-			d.Histograms = append(d.Histograms, FSHistogram{Op: l.Hist, File: f, Count: l.Count, SumNs: l.SumNs, MaxNs: l.MaxNs,
-				Bytes: l.HBytes, Buckets: l.Buckets})
-		}
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
+	return d, nil
 }

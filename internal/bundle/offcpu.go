@@ -3,11 +3,9 @@ package bundle
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/lockscope/lockscope/internal/offcpu"
 )
@@ -192,7 +190,6 @@ func (o *OffCPUWriter) Flush() error {
 // not, and may be kept). A malformed line ends the read with an error naming
 // its line number, after every interval before it was delivered.
 func ReadOffCPU(r io.Reader, fn func(iv *Interval) error) error {
-	br := bufio.NewReaderSize(r, 256<<10)
 	frames := map[uint32]Frame{}
 	stacks := map[uint32][]Frame{}
 	var iv Interval
@@ -206,62 +203,37 @@ func ReadOffCPU(r io.Reader, fn func(iv *Interval) error) error {
 		}
 		return s, nil
 	}
-	for lineNo := 1; ; lineNo++ {
-		b, err := br.ReadBytes('\n')
-		if len(b) == 0 && errors.Is(err, io.EOF) {
-			if lineNo == 1 {
-				return errors.New("off-CPU stream is empty (no header line)")
-			}
-			return nil
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading off-CPU stream: %w", err)
-		}
-		if len(strings.TrimSpace(string(b))) == 0 {
-			continue
-		}
-		var l offcpuLine
-		if err := json.Unmarshal(b, &l); err != nil {
-			return fmt.Errorf("off-CPU stream line %d: %w", lineNo, err)
-		}
-		switch {
-		case lineNo == 1:
-			if l.Format != offcpuFormat {
-				return fmt.Errorf("off-CPU stream: format %q, want %q", l.Format, offcpuFormat)
-			}
-			if l.Version > offcpuVersion {
-				return fmt.Errorf("off-CPU stream version %d is newer than this lockscope reads (%d): %w", l.Version, offcpuVersion, ErrNewerVersion)
-			}
-		case l.FrameID != nil:
-			frames[*l.FrameID] = Frame{Name: l.Name, Module: l.Module, Kind: l.Kind}
-		case l.StackID != nil:
-			s := make([]Frame, len(l.Frames))
-			for i, id := range l.Frames {
-				f, ok := frames[id]
-				if !ok {
-					return fmt.Errorf("off-CPU stream line %d: undefined frame %d", lineNo, id)
+	return readStream(r, "off-CPU", offcpuFormat, offcpuVersion, 256<<10,
+		func(l *offcpuLine) (string, int) { return l.Format, l.Version },
+		func(lineNo int, l *offcpuLine) error {
+			var err error
+			switch {
+			case l.FrameID != nil:
+				frames[*l.FrameID] = Frame{Name: l.Name, Module: l.Module, Kind: l.Kind}
+			case l.StackID != nil:
+				s := make([]Frame, len(l.Frames))
+				for i, id := range l.Frames {
+					f, ok := frames[id]
+					if !ok {
+						return fmt.Errorf("off-CPU stream line %d: undefined frame %d", lineNo, id)
+					}
+					s[i] = f
 				}
-				s[i] = f
+				stacks[*l.StackID] = s
+			case l.Start != nil:
+				iv = Interval{TID: l.TID, TGID: l.TGID, Thread: l.Thread, Start: *l.Start, End: l.End,
+					State: offcpu.State(l.State), CPU: l.CPU, WakerTID: l.Waker, KernelErr: l.KernelErr}
+				if iv.Kernel, err = lookup(l.KernelID, lineNo); err != nil {
+					return err
+				}
+				if iv.User, err = lookup(l.UserID, lineNo); err != nil {
+					return err
+				}
+				if iv.Waker, err = lookup(l.WakerStack, lineNo); err != nil {
+					return err
+				}
+				return fn(&iv)
 			}
-			stacks[*l.StackID] = s
-		case l.Start != nil:
-			iv = Interval{TID: l.TID, TGID: l.TGID, Thread: l.Thread, Start: *l.Start, End: l.End,
-				State: offcpu.State(l.State), CPU: l.CPU, WakerTID: l.Waker, KernelErr: l.KernelErr}
-			if iv.Kernel, err = lookup(l.KernelID, lineNo); err != nil {
-				return err
-			}
-			if iv.User, err = lookup(l.UserID, lineNo); err != nil {
-				return err
-			}
-			if iv.Waker, err = lookup(l.WakerStack, lineNo); err != nil {
-				return err
-			}
-			if err := fn(&iv); err != nil {
-				return err
-			}
-		}
-		if errors.Is(err, io.EOF) {
 			return nil
-		}
-	}
+		})
 }
