@@ -27,17 +27,6 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// produce runs n producers sending about rate records a second in all to
-// "orders" until the test ends or stop is called.
-func produce(t *testing.T, addr string, n, rate int) (stop func()) {
-	stop, err := demobroker.Produce(context.Background(), addr, "orders", n, rate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 // TestCaptureEndToEnd: the demo broker with a stall inside its append lock,
 // eight producers, a capture with the JDK Flight Recorder (async-profiler
 // cannot be installed here), the live Kafka sniffer and the off-CPU
@@ -54,7 +43,7 @@ func TestCaptureEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	defer produce(t, b.Addr(), 8, 600)()
+	defer demobroker.ProduceForTest(t, b.Addr(), "orders", 8, 600)()
 	time.Sleep(2 * time.Second) // metadata, connections, JIT warm-up
 
 	popts := profiler.DefaultOptions()
@@ -212,7 +201,7 @@ func TestCaptureFsyncInsideLockUnderJournalPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	defer produce(t, b.Addr(), 8, 600)()
+	defer demobroker.ProduceForTest(t, b.Addr(), "orders", 8, 600)()
 	time.Sleep(2 * time.Second)
 
 	popts := profiler.DefaultOptions()

@@ -73,17 +73,6 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// produce runs n producers sending about rate records a second in all to
-// "orders" until the test ends or stop is called.
-func produce(t *testing.T, addr string, n, rate int) (stop func()) {
-	stop, err := demobroker.Produce(context.Background(), addr, "orders", n, rate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 // TestContinuousEndToEnd: the demo broker stalls inside its append lock
 // now and then under eight producers; continuous mode with a 3 s period
 // pushes to a test ingest endpoint. Period 2 is preempted through the
@@ -100,7 +89,7 @@ func TestContinuousEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	defer produce(t, b.Addr(), 8, 600)()
+	defer demobroker.ProduceForTest(t, b.Addr(), "orders", 8, 600)()
 	time.Sleep(2 * time.Second) // metadata, connections, JIT warm-up
 
 	srv := pyroscopetest.New(t)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -50,4 +51,16 @@ func Produce(ctx context.Context, addr, topic string, clients, rate int) (stop f
 		}()
 	}
 	return stop, nil
+}
+
+// ProduceForTest is Produce for tests: a failure to start fails tb, and
+// the producers stop when the test ends, or earlier through stop.
+func ProduceForTest(tb testing.TB, addr, topic string, clients, rate int) (stop func()) {
+	tb.Helper()
+	stop, err := Produce(context.Background(), addr, topic, clients, rate)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(stop)
+	return stop
 }

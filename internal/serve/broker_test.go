@@ -51,17 +51,6 @@ func startBroker(t *testing.T, ctx context.Context, stall bool) *demobroker.Brok
 	return b
 }
 
-// produce runs n producers sending about rate records a second in all to
-// topic until the test ends or stop is called.
-func produce(t *testing.T, addr, topic string, n, rate int) (stop func()) {
-	stop, err := demobroker.Produce(context.Background(), addr, topic, n, rate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 // brokerConfig captures b for 3 seconds with the JDK Flight Recorder
 // (async-profiler is not installable here) and sniffs its port on lo.
 func brokerConfig(t *testing.T, b *demobroker.Broker) *Config {
@@ -154,8 +143,8 @@ func TestAlertsCaptureStalledBroker(t *testing.T) {
 		log = append(log, s)
 		mu.Unlock()
 	}})
-	stopOrders := produce(t, b.Addr(), "orders", 4, 300)
-	stopAudit := produce(t, b.Addr(), "audit", 1, 50)
+	stopOrders := demobroker.ProduceForTest(t, b.Addr(), "orders", 4, 300)
+	stopAudit := demobroker.ProduceForTest(t, b.Addr(), "audit", 1, 50)
 	time.Sleep(2 * time.Second) // metadata, connections, JIT
 
 	firing := func(topic string) []byte {
@@ -400,7 +389,7 @@ func TestSLOWatch(t *testing.T) {
 	c := brokerConfig(t, healthy)
 	watch(c)
 	r := start(t, c, Options{})
-	stop := produce(t, healthy.Addr(), "orders", 4, 300)
+	stop := demobroker.ProduceForTest(t, healthy.Addr(), "orders", 4, 300)
 	var maxShare, maxReqs float64
 	for i := 0; i < 10; i++ {
 		time.Sleep(time.Second)
@@ -423,7 +412,7 @@ func TestSLOWatch(t *testing.T) {
 	c = brokerConfig(t, stalled)
 	watch(c)
 	r = start(t, c, Options{})
-	produce(t, stalled.Addr(), "orders", 4, 300)
+	demobroker.ProduceForTest(t, stalled.Addr(), "orders", 4, 300)
 	var rec Record
 	deadline := time.Now().Add(60 * time.Second)
 	for rec.ID == "" {
@@ -469,7 +458,7 @@ func TestStopWritesCaptureInFlight(t *testing.T) {
 		t.Errorf("match kafka.Kafka: %v %v, want the broker %d among them", pids, err, b.Pid())
 	}
 	r := start(t, c, Options{})
-	produce(t, b.Addr(), "orders", 2, 200)
+	demobroker.ProduceForTest(t, b.Addr(), "orders", 2, 200)
 	code, body := r.do(t, "POST", "/alerts", "s3cret-token", alertPayload("firing", map[string]string{"alertname": "KafkaProduceLatencyHigh"}))
 	var resp TriggerResponse
 	if json.Unmarshal(body, &resp); code != 202 || resp.Status != "started" {

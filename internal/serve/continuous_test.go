@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockscope/lockscope/internal/demobroker"
 	"github.com/lockscope/lockscope/internal/pyroscope/pyroscopetest"
 )
 
@@ -27,7 +28,7 @@ func TestContinuousPreemptedByAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := start(t, c, Options{Version: "test"})
-	produce(t, b.Addr(), "orders", 4, 300)
+	demobroker.ProduceForTest(t, b.Addr(), "orders", 4, 300)
 
 	waitRecording := func(what string) {
 		t.Helper()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/demobroker"
 )
 
 func freePort(t *testing.T) string {
@@ -295,7 +296,7 @@ func TestAlertPathEndToEnd(t *testing.T) {
 		"--storage.tsdb.path="+filepath.Join(dir, "prom"), "--web.listen-address=127.0.0.1:"+promPort)
 	prom := "http://127.0.0.1:" + promPort
 
-	stopLoad := produce(t, b.Addr(), "orders", 4, 300)
+	stopLoad := demobroker.ProduceForTest(t, b.Addr(), "orders", 4, 300)
 	// Prometheus scrapes a new target only some seconds after it is ready.
 	t0 := time.Now()
 	for {
