@@ -44,11 +44,20 @@ func runHelper(role string) int {
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return 2
 	}
+	var windows [][2]int64
 	switch role {
 	case "sleep":
+		// Each sleep's CLOCK_MONOTONIC window, read with raw calls too, so
+		// that tests pick this thread's sleeps out of whatever else the
+		// Go runtime makes it do around them (on a loaded machine, a
+		// locked thread waits on a futex for its P after the blocking
+		// read of "go"; that interval is real but not a sleep).
 		ts := syscall.Timespec{Nsec: 50 * int64(time.Millisecond)}
 		for range 10 {
+			w := [2]int64{rawMonotonic(), 0}
 			syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+			w[1] = rawMonotonic()
+			windows = append(windows, w)
 		}
 	case "futex":
 		// FUTEX_WAIT on a word nobody wakes, with a 200ms timeout.
@@ -83,8 +92,19 @@ func runHelper(role string) int {
 	default:
 		return 2
 	}
+	for _, w := range windows {
+		fmt.Printf("window %d %d\n", w[0], w[1])
+	}
 	fmt.Println("done")
 	return 0
+}
+
+// rawMonotonic reads CLOCK_MONOTONIC without entering the Go runtime's
+// system call path (the vDSO is not used, so it costs a real call).
+func rawMonotonic() int64 {
+	var ts syscall.Timespec
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, 1 /* CLOCK_MONOTONIC */, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano()
 }
 
 // helper is a running helper process.
@@ -93,6 +113,9 @@ type helper struct {
 	tid   int
 	stdin io.WriteCloser
 	out   *bufio.Reader
+	// windows are the CLOCK_MONOTONIC [start, end] of each piece of work
+	// the helper timed (the sleeps), in order.
+	windows [][2]uint64
 }
 
 func startHelper(t *testing.T, role string, env ...string) *helper {
@@ -136,13 +159,80 @@ func (h *helper) run(t *testing.T) {
 	if _, err := io.WriteString(h.stdin, "go\n"); err != nil {
 		t.Fatal(err)
 	}
-	line, err := h.out.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "done" {
-		t.Fatalf("helper: got %q, %v; want done", line, err)
+	for {
+		line, err := h.out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("helper: got %q, %v; want done", line, err)
+		}
+		var w [2]uint64
+		if _, err := fmt.Sscanf(line, "window %d %d", &w[0], &w[1]); err == nil {
+			h.windows = append(h.windows, w)
+			continue
+		}
+		if strings.TrimSpace(line) != "done" {
+			t.Fatalf("helper: got %q, want done", line)
+		}
+		break
 	}
 	if err := h.cmd.Wait(); err != nil {
 		t.Fatalf("helper: %v", err)
 	}
+}
+
+// inWindows returns, for each of the helper's timed windows, the intervals
+// of its thread that overlap it, and logs the thread's other intervals.
+func (h *helper) inWindows(t *testing.T, ivs []Interval) [][]Interval {
+	t.Helper()
+	per := make([][]Interval, len(h.windows))
+	for _, iv := range ivs {
+		if int(iv.TID) != h.tid {
+			continue
+		}
+		hit := false
+		for i, w := range h.windows {
+			if iv.Start < w[1] && iv.End > w[0] {
+				per[i] = append(per[i], iv)
+				hit = true
+			}
+		}
+		if !hit {
+			t.Logf("interval of thread %d outside its timed work: %v %v, kernel %v",
+				h.tid, iv.State, time.Duration(iv.Duration()), kernelNames(t, iv.Kernel))
+		}
+	}
+	return per
+}
+
+// sleeps returns the one sleeping interval of each of the "sleep" helper's
+// sleeps, and the indexes of sleeps that have none. More than one sleeping
+// interval in a sleep's window fails the test: each nanosleep blocks once.
+// Run-queue waits in a window (state R, preempted around the call) are
+// real and left out.
+func (h *helper) sleeps(t *testing.T, ivs []Interval) (sleeps []Interval, missing []int) {
+	t.Helper()
+	for i, in := range h.inWindows(t, ivs) {
+		var s []Interval
+		for _, iv := range in {
+			if iv.State == Sleeping {
+				s = append(s, iv)
+			} else {
+				t.Logf("sleep %d: also %v for %v", i, iv.State, time.Duration(iv.Duration()))
+			}
+		}
+		switch len(s) {
+		case 0:
+			missing = append(missing, i)
+		case 1:
+			sleeps = append(sleeps, s[0])
+		default:
+			t.Errorf("sleep %d: %d sleeping intervals, want 1: %+v", i, len(s), s)
+			sleeps = append(sleeps, s[0])
+		}
+	}
+	if len(h.windows) != 10 {
+		t.Fatalf("helper timed %d sleeps, want 10", len(h.windows))
+	}
+	return sleeps, missing
 }
 
 // requireBPF skips unless this process may load the collector.
