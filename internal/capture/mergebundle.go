@@ -69,7 +69,7 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := merge.Options{Windows: ws, Clock: b.Meta.Clock}
+	opt := merge.Options{Windows: ws, Clock: b.Meta.Clock, Target: b.Meta.Target.Name()}
 	in := merge.Input{}
 	if rec := b.Path(bundle.RecordingFile); exists(rec) {
 		in.Recording = rec

@@ -323,6 +323,8 @@ func TestFixtureWithItsLatencyWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := chunkClock(t, path)
+	// The capture's span: async-profiler's ticks are nanoseconds.
+	m.End = clock.Pair{Monotonic: m.Start.Monotonic + 20*int64(time.Second), Realtime: m.Start.Realtime + 20*int64(time.Second)}
 	mono := &latency.WindowSet{Clock: latency.Monotonic, SLO: ws.SLO}
 	for _, w := range ws.Windows {
 		w.Start, w.End = m.ToMonotonic(w.Start), m.ToMonotonic(w.End)
@@ -331,9 +333,24 @@ func TestFixtureWithItsLatencyWindows(t *testing.T) {
 	if len(mono.Windows) == 0 {
 		t.Fatal("no slow windows in the fixture's latency list")
 	}
-	res, err := Merge(Input{Recording: path}, Options{Windows: mono, Clock: m})
+	res, err := Merge(Input{Recording: path}, Options{Windows: mono, Clock: m, Target: "kafka.Kafka (pid 1)"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Each profile says the time it covers, so a diff can compare per
+	// second, and names the process for pprof's title.
+	span := m.End.Monotonic - m.Start.Monotonic
+	if got, want := res.Slow.DurationNanos, int64(mono.Overlap(m.Start.Monotonic, m.End.Monotonic)); got != want || got == 0 {
+		t.Errorf("slow profile covers %v, want the windows' %v", time.Duration(got), time.Duration(want))
+	}
+	if res.All.DurationNanos != span || res.Slow.DurationNanos+res.Baseline.DurationNanos != span {
+		t.Errorf("durations all %d, slow %d + baseline %d, want the capture's %d", res.All.DurationNanos,
+			res.Slow.DurationNanos, res.Baseline.DurationNanos, span)
+	}
+	for _, p := range []*profile.Profile{res.All, res.Slow, res.Baseline} {
+		if len(p.Mapping) == 0 || p.Mapping[0].File != "kafka.Kafka (pid 1)" || p.CheckValid() != nil {
+			t.Errorf("profile's main mapping %v (valid: %v), want the target's name", p.Mapping, p.CheckValid())
+		}
 	}
 	slowWall := pprofbuild.Total(res.Slow, TypeWall)
 	if slowWall == 0 {
