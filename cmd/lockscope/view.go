@@ -23,7 +23,12 @@ Given a bundle directory it shows slow.pb.gz (what the broker's threads did
 while produce latency exceeded the SLO) with baseline.pb.gz as the diff base,
 so what grew in the slow windows stands out, and serves the bundle's
 report.html at /report when there is one. Given a profile file it shows that
-file (--base adds a diff base).`,
+file (--base adds a diff base).
+
+The slow windows cover a few seconds and the baseline the rest of the
+capture, so the base is scaled to the profile's duration first: the diff
+compares time per second of window, not absolute time (--absolute turns
+this off).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := resolveView(&o, args[0]); err != nil {
@@ -41,6 +46,7 @@ file (--base adds a diff base).`,
 	}
 	cmd.Flags().StringVar(&o.Addr, "http", o.Addr, "address to serve the UI on (port 0: any free port)")
 	cmd.Flags().StringVar(&o.Base, "base", "", "profile to subtract (pprof's -diff_base)")
+	cmd.Flags().BoolVar(&o.Absolute, "absolute", false, "diff in absolute time instead of per second of the time each profile covers")
 	cmd.Flags().BoolVar(&o.Browser, "browser", false, "open the UI in a browser")
 	return cmd
 }

@@ -27,6 +27,10 @@ type Options struct {
 	// (pprof's -diff_base), so frames that grew in Profile stand out.
 	Profile string
 	Base    string
+	// Absolute diffs in absolute time. By default the base is scaled to
+	// the profile's duration first, so the diff compares time per second
+	// (a bundle's slow windows are a few seconds, its baseline the rest).
+	Absolute bool
 	// Browser opens the UI in a browser.
 	Browser bool
 	// Extra adds handlers beside pprof's (path → handler).
@@ -70,14 +74,27 @@ func Serve(ctx context.Context, o Options) error {
 	if !o.Browser {
 		args = append(args, "-no_browser")
 	}
-	if o.Base != "" {
-		args = append(args, "-diff_base="+o.Base)
-	}
-	args = append(args, o.Profile)
 	log := o.Log
 	if log == nil {
 		log = io.Discard
 	}
+	if o.Base != "" {
+		base := o.Base
+		if !o.Absolute {
+			dir, err := os.MkdirTemp("", "lockscope-view-")
+			if err != nil {
+				return fmt.Errorf("pprof UI: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			var note string
+			if base, note, err = perSecondBase(o.Profile, o.Base, dir); err != nil {
+				return fmt.Errorf("pprof UI: %w", err)
+			}
+			fmt.Fprintln(log, note)
+		}
+		args = append(args, "-diff_base="+base)
+	}
+	args = append(args, o.Profile)
 	served := false
 	err = driver.PProf(&driver.Options{
 		Flagset: newFlagSet(args),
