@@ -17,9 +17,14 @@ import (
 
 // Errors returned by Open.
 var (
-	// ErrIncomplete: the directory has no meta.json, so the capture that
-	// wrote it did not finish (or it is not a bundle).
-	ErrIncomplete = errors.New("not a finished lockscope bundle (no meta.json)")
+	// ErrIncomplete: the capture that wrote the directory did not finish:
+	// it has no meta.json (or it is not a bundle), or only a provisional
+	// one (then the error is ErrUnfinished too).
+	ErrIncomplete = errors.New("not a finished lockscope bundle")
+	// ErrUnfinished: meta.json is the provisional one a capture writes
+	// when it starts: the capture was killed (or still runs).
+	// OpenUnfinished reopens such a bundle to recover it.
+	ErrUnfinished = errors.New("its capture did not finish (killed?): lockscope merge recovers what it collected")
 	// ErrNewerVersion: the bundle was written by a newer lockscope.
 	ErrNewerVersion = errors.New("bundle format is newer than this lockscope understands")
 )
@@ -66,16 +71,29 @@ func (w *Writer) Create(name string) (*os.File, error) {
 	return f, nil
 }
 
+// WriteProvisional writes meta as a provisional meta.json, atomically: what
+// a capture knows so far, so that a capture killed before Finish leaves a
+// bundle that says what it was and can be recovered (OpenUnfinished). It
+// lists no files; meta is left marked Provisional.
+func (w *Writer) WriteProvisional(meta *Meta) error {
+	meta.Format, meta.Version, meta.Provisional = Format, Version, true
+	return w.writeMeta(meta)
+}
+
 // Finish lists and hashes the bundle's files into meta, sets its format
 // and version, and writes meta.json atomically (a temporary file renamed
-// into place), making the bundle complete.
+// into place, replacing a provisional one), making the bundle complete.
 func (w *Writer) Finish(meta *Meta) error {
-	meta.Format, meta.Version = Format, Version
+	meta.Format, meta.Version, meta.Provisional = Format, Version, false
 	files, err := listFiles(w.dir)
 	if err != nil {
 		return err
 	}
 	meta.Files = files
+	return w.writeMeta(meta)
+}
+
+func (w *Writer) writeMeta(meta *Meta) error {
 	b, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding meta.json: %w", err)
@@ -151,14 +169,41 @@ type Bundle struct {
 	Meta Meta
 }
 
-// Open reads a bundle's meta.json.
+// Open reads a finished bundle's meta.json. A bundle whose capture did not
+// finish is an error wrapping ErrIncomplete (and ErrUnfinished when it has
+// a provisional meta.json).
 func Open(dir string) (*Bundle, error) {
+	m, err := readMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m.Provisional {
+		return nil, fmt.Errorf("opening bundle %s: %w: %w", dir, ErrIncomplete, ErrUnfinished)
+	}
+	return &Bundle{Dir: dir, Meta: *m}, nil
+}
+
+// OpenUnfinished reopens a bundle whose capture did not finish: it returns
+// the provisional meta.json and a Writer whose Finish completes the bundle.
+// A finished bundle is an error.
+func OpenUnfinished(dir string) (*Writer, *Meta, error) {
+	m, err := readMeta(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !m.Provisional {
+		return nil, nil, fmt.Errorf("reopening bundle %s: its capture finished, there is nothing to recover", dir)
+	}
+	return &Writer{dir: dir}, m, nil
+}
+
+func readMeta(dir string) (*Meta, error) {
 	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Stat(dir); serr != nil {
 			return nil, fmt.Errorf("opening bundle: %w", serr)
 		}
-		return nil, fmt.Errorf("opening bundle %s: %w", dir, ErrIncomplete)
+		return nil, fmt.Errorf("opening bundle %s: %w (no meta.json)", dir, ErrIncomplete)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening bundle: %w", err)
@@ -174,7 +219,7 @@ func Open(dir string) (*Bundle, error) {
 		return nil, fmt.Errorf("opening bundle %s: version %d (this lockscope reads up to %d; upgrade it): %w",
 			dir, m.Version, Version, ErrNewerVersion)
 	}
-	return &Bundle{Dir: dir, Meta: m}, nil
+	return &m, nil
 }
 
 // Path returns the path of a file of the bundle.

@@ -170,3 +170,77 @@ func TestOffCPUEmptyAndBad(t *testing.T) {
 		}
 	}
 }
+
+// TestProvisional: the meta.json a capture writes when it starts makes the
+// bundle recoverable, not finished: Open refuses it, OpenUnfinished reopens
+// it, and Finish replaces it with the final one.
+func TestProvisional(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "b")
+	w, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := Meta{Lockscope: "test", Target: Target{PID: 42}, Start: 5, Requested: time.Minute,
+		Profiler: &Profiler{Name: "jfr", Remote: "/tmp/lockscope-1-ab.jfr", Deadline: 99}}
+	if err := w.WriteProvisional(&meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); !errors.Is(err, ErrIncomplete) || !errors.Is(err, ErrUnfinished) {
+		t.Errorf("Open of a provisional bundle: %v, want ErrIncomplete and ErrUnfinished", err)
+	}
+	meta.Profiler.Started = 7
+	if err := w.WriteProvisional(&meta); err != nil { // an update replaces it
+		t.Fatal(err)
+	}
+	w2, got, err := OpenUnfinished(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(meta, *got); diff != "" || !got.Provisional {
+		t.Errorf("provisional meta round trip (-want +got):\n%s", diff)
+	}
+	got.End = 9
+	if err := w2.Finish(got); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatalf("Open after Finish: %v", err)
+	}
+	if b.Meta.Provisional || b.Meta.End != 9 || b.Meta.Profiler.Started != 7 {
+		t.Errorf("finished meta %+v", b.Meta)
+	}
+	if _, _, err := OpenUnfinished(dir); err == nil {
+		t.Error("OpenUnfinished of a finished bundle: want an error")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("bundle holds %d entries, want meta.json alone (no temporary files left)", len(entries))
+	}
+}
+
+func TestTrimStream(t *testing.T) {
+	long := strings.Repeat("x", 100<<10) // longer than one backwards read
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"complete", "a\nb\n", "a\nb\n"},
+		{"partial last line", "a\nb\n{\"tid\":1,\"st", "a\nb\n"},
+		{"partial first line", "{\"form", ""},
+		{"empty", "", ""},
+		{"long partial line", "a\n" + long, "a\n"},
+		{"long lines", long + "\n" + long + "\n" + long, long + "\n" + long + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "s.jsonl")
+			os.WriteFile(p, []byte(tc.in), 0o644)
+			dropped, err := TrimStream(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := os.ReadFile(p)
+			if string(got) != tc.want || dropped != int64(len(tc.in)-len(tc.want)) {
+				t.Errorf("kept %d bytes, dropped %d; want %d kept", len(got), dropped, len(tc.want))
+			}
+		})
+	}
+}

@@ -38,6 +38,13 @@ type Meta struct {
 	Created   time.Time `json:"created"`
 	Host      string    `json:"host"`
 	Kernel    string    `json:"kernel,omitempty"`
+	// BootID is the capturing host's boot id: CLOCK_MONOTONIC times of the
+	// bundle compare with the clock now only within the same boot.
+	BootID string `json:"boot_id,omitempty"`
+	// Provisional marks the meta.json a capture writes when it starts and
+	// updates as it goes: the capture has not finished (or was killed).
+	// Open refuses such a bundle; lockscope merge recovers it.
+	Provisional bool `json:"provisional,omitempty"`
 
 	Target Target `json:"target"`
 	// Clock maps the bundle's CLOCK_MONOTONIC times to wall-clock time:
@@ -100,6 +107,16 @@ type Profiler struct {
 	// starting the JDK's recorder take seconds after the capture's Start,
 	// which Java stacks do not cover.
 	Started int64 `json:"started_ns,omitempty"`
+	// Remote is where the JVM writes the recording, in its own mount
+	// namespace (/tmp/lockscope-<id>.jfr); RemoteOnHost says the JVM
+	// shared lockscope's mount namespace, so Remote is a host path too,
+	// even after the JVM exits. Deadline is when the profiler stops by
+	// itself (CLOCK_MONOTONIC ns: started, plus duration and grace). A
+	// provisional meta.json has them so that the recording of a killed
+	// capture can be collected once the JVM has finished writing it.
+	Remote       string `json:"remote,omitempty"`
+	RemoteOnHost bool   `json:"remote_on_host,omitempty"`
+	Deadline     int64  `json:"deadline_ns,omitempty"`
 }
 
 // OffCPU is how the off-CPU intervals were collected and what was lost.
@@ -114,9 +131,11 @@ type OffCPU struct {
 // Latency is where request latencies came from and the SLO applied.
 type Latency struct {
 	// Source is how requests were seen: "kafka:PORT" (live sniffing),
-	// "pcap:FILE", "requestlog:FILE", "csv:FILE".
+	// "pcap:FILE", "requestlog:FILE", "csv:FILE", "jsonl:FILE".
 	Source string        `json:"source"`
 	SLO    time.Duration `json:"slo_ns"`
+	// BrokerPorts are the broker's ports in a pcap source.
+	BrokerPorts []int `json:"broker_ports,omitempty"`
 	// Kind is the latency compared with the SLO: "wire" or "service".
 	Kind     string        `json:"kind"`
 	Pad      time.Duration `json:"pad_ns,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // readStream reads a bundle's JSON-lines stream (offcpu.jsonl, fs.jsonl):
@@ -51,4 +52,44 @@ func readStream[L any](r io.Reader, what, format string, version, bufSize int,
 			return nil
 		}
 	}
+}
+
+// TrimStream cuts a JSON-lines stream of a bundle (offcpu.jsonl, fs.jsonl,
+// requests.jsonl) after its last complete line and returns how many bytes
+// it dropped. A capture killed mid-write leaves a stream whose buffered
+// tail is lost and whose last line is cut where the last write ended: that
+// partial line cannot be decoded, and every line before it can.
+func TrimStream(path string) (dropped int64, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, fmt.Errorf("trimming stream: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("trimming stream: %w", err)
+	}
+	size := st.Size()
+	// Search backwards, a block at a time, for the last newline.
+	buf := make([]byte, 64<<10)
+	keep := int64(0)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		b := buf[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil {
+			return 0, fmt.Errorf("trimming stream %s: %w", path, err)
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			keep = start + int64(i) + 1
+			break
+		}
+		end = start
+	}
+	if keep == size {
+		return 0, nil
+	}
+	if err := f.Truncate(keep); err != nil {
+		return 0, fmt.Errorf("trimming stream %s: %w", path, err)
+	}
+	return size - keep, nil
 }
