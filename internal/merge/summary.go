@@ -31,6 +31,10 @@ type Summary struct {
 	// innermost kernel frame of off-CPU time) whose share grew the most in
 	// the slow windows: a journal commit, a futex, a page fault.
 	KernelCauses []FrameShare `json:"kernel_causes"`
+	// ProfilerWall is the wall time of the profiler's own threads and
+	// frames (JFR's recorder threads, async-profiler's) in the slow
+	// windows, left out of every ranking above.
+	ProfilerWall time.Duration `json:"profiler_wall_ns"`
 	// FS relates the filesystem lens to the requests, when it ran.
 	FS    *FSSummary `json:"fs,omitempty"`
 	Stats Stats      `json:"stats"`
@@ -99,6 +103,7 @@ func Summarize(res *Result, opt Options, top int) *Summary {
 	s.TopOffCPUFrames = diffShares(res.Slow, res.Baseline, TypeOffCPU, pprofbuild.KindJava, top)
 	s.KernelCauses = leafShares(res.Slow, res.Baseline, TypeOffCPU, top)
 	s.LockHotSpots = lockSpots(res.Slow, res.Baseline, top)
+	s.ProfilerWall = time.Duration(profilerTime(res.Slow, TypeWall))
 	if s.Windows.Count > 0 {
 		s.BlameChains, s.BlameScope = blameChains(res.Slow, top), "slow windows"
 	} else {
@@ -106,6 +111,10 @@ func Summarize(res *Result, opt Options, top int) *Summary {
 	}
 	return s
 }
+
+// minShare is the least share of a lock's waiting a blame chain needs to
+// be listed: it is printed as a whole percentage, and 0% says nothing.
+const minShare = 0.005
 
 func typeIndex(p *profile.Profile, typ string) int {
 	return slices.IndexFunc(p.SampleType, func(v *profile.ValueType) bool { return v.Type == typ })
@@ -123,7 +132,7 @@ func inclusive(p *profile.Profile, typ string, kind pprofbuild.Kind) (map[string
 	seen := map[string]bool{}
 	for _, s := range p.Sample {
 		v := s.Value[i]
-		if v == 0 {
+		if v == 0 || profilerSample(s) {
 			continue
 		}
 		total += v
@@ -187,7 +196,7 @@ func leafShares(slow, base *profile.Profile, typ string, top int) []FrameShare {
 		}
 		for _, s := range p.Sample {
 			v := s.Value[i]
-			if v == 0 {
+			if v == 0 || profilerSample(s) {
 				continue
 			}
 			total += v
@@ -214,7 +223,7 @@ func lockSpots(slow, base *profile.Profile, top int) []LockShare {
 		}
 		for _, s := range p.Sample {
 			v := s.Value[i]
-			if v == 0 || len(s.Location) < 2 {
+			if v == 0 || len(s.Location) < 2 || profilerSample(s) {
 				continue
 			}
 			total += v
@@ -235,6 +244,9 @@ func lockSpots(slow, base *profile.Profile, top int) []LockShare {
 	var out []LockShare
 	for k, v := range sIn {
 		ls := LockShare{Frame: k[0], Class: k[1], Slow: float64(v) / float64(sTotal), SlowTime: time.Duration(v)}
+		if ls.Slow < minShare/10 {
+			continue // would print as 0.0%
+		}
 		if bTotal > 0 {
 			ls.Baseline = float64(bIn[k]) / float64(bTotal)
 		}
@@ -329,6 +341,9 @@ func blameChains(p *profile.Profile, top int) []BlameChain {
 		siteTotal := bySite[[2]string{k.site, k.class}]
 		c := BlameChain{Site: k.site, Class: k.class, SiteWaiting: time.Duration(siteTotal), Holder: k.holder,
 			Activity: acts[k.activity], Time: time.Duration(v), Share: float64(v) / float64(siteTotal)}
+		if c.Share < minShare {
+			continue // "for 0% of it" says nothing
+		}
 		lock := k.site
 		if k.class != "" {
 			lock += " (" + k.class + ")"
@@ -400,6 +415,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 		bl := s.Stats.Blame
 		fmt.Fprintf(&b, "  (%d lock waits: %d charged to their holders, %d woken by no one, %d by threads outside the JVM; %d condition wakeups not blamed)\n",
 			bl.LockWaits, bl.Attributed, bl.NoWaker, bl.ForeignWaker, bl.ConditionWakeups)
+	}
+	if s.ProfilerWall > 0 {
+		fmt.Fprintf(&b, "\nLeft out of the lists: %v of wall time in the slow windows was the profiler's own threads and frames (JFR's recorder, async-profiler).\n",
+			s.ProfilerWall.Round(time.Millisecond))
 	}
 	if len(s.KernelCauses) > 0 {
 		b.WriteString("\nKernel functions blocked threads waited under (share of off-CPU time, slow vs baseline):\n")
