@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: help build test demo generate lint bench-jfr bench-offcpu bench-sniff bench-capture
+.PHONY: help build test test-loaded demo generate lint bench-jfr bench-offcpu bench-sniff bench-capture
 
 help:
 	@echo "build     build bin/lockscope"
@@ -19,6 +19,9 @@ build:
 
 test:
 	bash scripts/test.sh
+
+test-loaded:
+	bash scripts/test-loaded.sh
 
 demo:
 	bash scripts/demo.sh

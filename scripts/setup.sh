@@ -21,6 +21,7 @@ packages=(
 	tshark                  # Kafka dissector: the oracle for the protocol sniffer
 	iproute2                # network namespaces for sniffer tests
 	procps psmisc           # pgrep, fuser in tests and scripts
+	stress-ng               # scripts/test-loaded.sh: the CPU hog the suite must pass beside
 	chromium fonts-liberation # headless browser: internal/report tests load report.html in it (fonts: the heat maps' Liberation Sans)
 	prometheus              # lockscope serve e2e: scrapes serve's /metrics and evaluates the shipped alert rule (run directly, not as a service)
 	prometheus-alertmanager # lockscope serve e2e: posts the shipped webhook to serve's /alerts
