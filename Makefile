@@ -9,6 +9,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 help:
 	@echo "build     build bin/lockscope"
 	@echo "test      set up the machine (root, Debian) and run every test, as CI does"
+	@echo "test-loaded  the same three times beside a CPU hog (stress-ng --cpu 2)"
 	@echo "demo      set up, start the demo broker and its load, show produce latency"
 	@echo "generate  regenerate generated code (bpf2go output under bpf/ and internal/offcpu)"
 	@echo "lint      gofmt -l and go vet"
