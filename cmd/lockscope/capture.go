@@ -37,7 +37,8 @@ merges them: slow.pb.gz holds what the threads did inside the windows where
 produce latency exceeded the SLO, baseline.pb.gz the rest.
 
 Ctrl-C ends the capture early and still writes everything. The profiler stops
-by itself shortly after --duration even if lockscope is killed.`,
+by itself shortly after --duration even if lockscope is killed; lockscope
+merge then recovers the bundle, with the recording the profiler left.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Out == "" {
@@ -75,7 +76,7 @@ func bindCaptureFlags(f *pflag.FlagSet, o *capture.Options, end string) {
 	f.DurationVar(&o.SLO, "slo", o.SLO, "produce latency SLO: requests slower than this make the slow windows")
 	f.DurationVar(&o.Pad, "pad", 0, "widen each slow window by this much on both sides")
 	f.StringVar(&o.Kind, "latency-kind", o.Kind, "latency compared with the SLO: service or wire")
-	f.StringVar(&o.Latency, "latency", o.Latency, "latency source: kafka:PORT (sniff live), pcap:FILE, requestlog:FILE, csv:FILE or none")
+	f.StringVar(&o.Latency, "latency", o.Latency, "latency source: kafka:PORT (sniff live), pcap:FILE, requestlog:FILE, csv:FILE, jsonl:FILE or none (a file is read when the capture ends, and checked when it starts)")
 	f.StringVar(&o.Interface, "iface", "any", "interface to sniff on")
 	f.Var(&o.Profiler.Profiler, "profiler", "auto (async-profiler if installed, else the JDK Flight Recorder), async-profiler or jfr")
 	f.StringVar(&o.Profiler.AsyncProfilerHome, "async-profiler", "", "async-profiler's install directory (default: $"+profiler.EnvHome+", asprof on PATH, usual places)")

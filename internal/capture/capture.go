@@ -35,7 +35,10 @@ type Options struct {
 	Kind string
 	// Latency is where request latencies come from: "kafka:PORT[,PORT]"
 	// (sniffed live on Interface), "pcap:FILE", "requestlog:FILE",
-	// "csv:FILE" (generic start,duration CSV/JSONL) or "none".
+	// "csv:FILE" or "jsonl:FILE" (generic start,duration CSV or JSONL) or
+	// "none". A file source is read when the capture ends, but Run checks
+	// before attaching that it exists and that latency can read its first
+	// line (checkLatencySource).
 	Latency   string
 	Interface string
 	// BrokerPorts are the broker's ports in a pcap source (default 9092).
@@ -101,7 +104,7 @@ func parseLatency(s string) (kind, arg string, err error) {
 	}
 	kind, arg, ok := strings.Cut(s, ":")
 	if !ok || arg == "" {
-		return "", "", fmt.Errorf("--latency %q: want kafka:PORT, pcap:FILE, requestlog:FILE, csv:FILE or none", s)
+		return "", "", fmt.Errorf("--latency %q: want kafka:PORT, pcap:FILE, requestlog:FILE, csv:FILE, jsonl:FILE or none", s)
 	}
 	switch kind {
 	case "kafka":
@@ -110,9 +113,9 @@ func parseLatency(s string) (kind, arg string, err error) {
 				return "", "", fmt.Errorf("--latency %q: %q is not a TCP port", s, p)
 			}
 		}
-	case "pcap", "requestlog", "csv":
+	case "pcap", "requestlog", "csv", "jsonl":
 	default:
-		return "", "", fmt.Errorf("--latency %q: unknown source %q (kafka, pcap, requestlog, csv, none)", s, kind)
+		return "", "", fmt.Errorf("--latency %q: unknown source %q (kafka, pcap, requestlog, csv, jsonl, none)", s, kind)
 	}
 	return kind, arg, nil
 }
@@ -134,9 +137,19 @@ type counters struct {
 // Run captures the JVM o.PID for o.Duration (or until ctx ends, or the JVM
 // exits) into a new bundle, then merges it. Whatever was collected is
 // written even when a part fails or the capture is cut short; the profiler
-// is always stopped (and has its own timeout should lockscope die).
+// is always stopped (and has its own timeout should lockscope die). The
+// bundle's provisional meta.json, written when the capture starts and
+// updated once the profiler runs, lets lockscope merge recover a capture
+// that was killed.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	// A latency file is read when the capture ends; one that is missing or
+	// that latency cannot read must fail now, before anything attaches,
+	// not after the whole capture.
+	latWarning, err := checkLatencySource(o.Latency)
+	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Kill(o.PID, 0); err != nil {
@@ -151,15 +164,32 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		c.progress = io.Discard
 	}
 	host, _ := os.Hostname()
-	c.meta = bundle.Meta{Lockscope: o.Version, Created: time.Now().UTC(), Host: host, Kernel: kernelRelease(),
+	c.meta = bundle.Meta{Lockscope: o.Version, Created: time.Now().UTC(), Host: host, Kernel: kernelRelease(), BootID: bootID(),
 		Target: bundle.Target{PID: o.PID, Command: cmdline(o.PID)}, Labels: o.Labels, Requested: o.Duration}
+	metric, _ := latency.ParseMetric(o.Kind)
+	c.meta.Latency = &bundle.Latency{Source: o.Latency, SLO: o.SLO, Kind: metric.String(), Pad: o.Pad}
+	if kind, _, _ := parseLatency(o.Latency); kind == "pcap" {
+		c.meta.Latency.BrokerPorts = o.brokerPorts()
+	}
+	// Until it runs, the profiler is what was asked for; its recording
+	// is described once it has started.
+	c.meta.Profiler = &bundle.Profiler{Name: string(o.Profiler.Profiler), WallInterval: o.Profiler.Wall}
 	c.meta.Clock.Start = clock.Sample()
 	c.meta.Start = c.meta.Clock.Start.Monotonic
+	if latWarning != "" {
+		c.warn("%s", latWarning)
+	}
+	if err := w.WriteProvisional(&c.meta); err != nil {
+		return nil, err
+	}
 
 	err = c.capture(ctx)
 
 	c.meta.Clock.End = clock.Sample()
 	c.meta.End = c.meta.Clock.End.Monotonic
+	if c.meta.Profiler != nil && c.meta.Profiler.File == "" {
+		c.meta.Profiler = nil // no recording was collected
+	}
 	if ferr := w.Finish(&c.meta); ferr != nil {
 		return nil, errors.Join(err, ferr)
 	}
@@ -181,6 +211,17 @@ type run struct {
 	n        counters
 	progress io.Writer
 	mu       sync.Mutex // guards meta.Warnings
+}
+
+// provisional rewrites the bundle's provisional meta.json with what the
+// capture knows now.
+func (c *run) provisional() {
+	c.mu.Lock()
+	err := c.w.WriteProvisional(&c.meta)
+	c.mu.Unlock()
+	if err != nil {
+		c.warn("updating the provisional meta.json (should lockscope be killed, merge could not recover the recording): %v", err)
+	}
 }
 
 func (c *run) warn(format string, args ...any) {
@@ -239,6 +280,13 @@ func (c *run) capture(ctx context.Context) error {
 		return fmt.Errorf("starting the profiler: %w", err)
 	}
 	profiled := clock.Now()
+	// Should lockscope be killed now, the profiler stops by itself at
+	// its deadline and leaves its recording where the JVM wrote it: say
+	// where, for lockscope merge to collect it.
+	c.meta.Profiler = &bundle.Profiler{Name: string(sess.Profiler()), Options: sess.Command(), Clock: recordingClock(sess.Profiler()),
+		WallInterval: popts.Wall, Started: profiled, Remote: sess.RemoteFile(), RemoteOnHost: sameMountNS(o.PID),
+		Deadline: profiled + int64(popts.Duration+popts.Grace)}
+	c.provisional()
 	fmt.Fprintf(c.progress, "profiling pid %d with %s for %v\n", o.PID, sess.Reason(), o.Duration)
 
 	ended := c.wait(ctx)
@@ -257,12 +305,8 @@ func (c *run) capture(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stopping the profiler: %w", err))
 		}
 	} else {
-		p := &bundle.Profiler{Name: string(res.Profiler), Version: res.Version, Options: res.Command, File: bundle.RecordingFile,
-			Clock: "jvm", WallInterval: popts.Wall, Started: profiled}
-		if res.Profiler == profiler.AsyncProfiler {
-			p.Clock = "monotonic"
-		}
-		c.meta.Profiler = p
+		c.meta.Profiler = &bundle.Profiler{Name: string(res.Profiler), Version: res.Version, Options: res.Command, File: bundle.RecordingFile,
+			Clock: recordingClock(res.Profiler), WallInterval: popts.Wall, Started: profiled}
 		for _, wmsg := range res.Warnings {
 			c.warn("%s", wmsg)
 		}
@@ -273,6 +317,14 @@ func (c *run) capture(ctx context.Context) error {
 	fsStop()
 	offStop()
 	return errors.Join(errs...)
+}
+
+// recordingClock is what the ticks of a profiler's recording count.
+func recordingClock(k profiler.Kind) string {
+	if k == profiler.AsyncProfiler {
+		return "monotonic"
+	}
+	return "jvm"
 }
 
 // wait blocks until the capture should end and says why.
@@ -327,11 +379,31 @@ func (c *run) startOffCPU(ctx context.Context) (func(), error) {
 		return fail(err)
 	}
 	ow := bundle.NewOffCPUWriter(f)
+	c.meta.OffCPU = &bundle.OffCPU{Mode: string(offcpu.Lazy), MinBlock: c.o.MinBlock, File: bundle.OffCPUFile}
 	done := make(chan error, 1)
 	go func() {
 		var werr error
 		frames := make([]bundle.Frame, 0, 64)
-		for iv := range col.Intervals() {
+		// Written out every second, so that a capture that is killed
+		// loses at most the last second of intervals.
+		flush := time.NewTicker(time.Second)
+		defer flush.Stop()
+		ivs := col.Intervals()
+		for ivs != nil {
+			var iv offcpu.Interval
+			var ok bool
+			select {
+			case <-flush.C:
+				if werr == nil {
+					werr = ow.Flush()
+				}
+				continue
+			case iv, ok = <-ivs:
+				if !ok {
+					ivs = nil
+					continue
+				}
+			}
 			if werr != nil {
 				continue // keep draining so the collector is not blocked
 			}
@@ -374,7 +446,6 @@ func (c *run) startOffCPU(ctx context.Context) (func(), error) {
 func (c *run) startLatency(ctx context.Context) (func() error, error) {
 	kind, arg, _ := parseLatency(c.o.Latency)
 	metric, _ := latency.ParseMetric(c.o.Kind)
-	c.meta.Latency = &bundle.Latency{Source: c.o.Latency, SLO: c.o.SLO, Kind: metric.String(), Pad: c.o.Pad}
 	if kind == "none" {
 		return func() error { return nil }, nil
 	}
@@ -383,7 +454,10 @@ func (c *run) startLatency(ctx context.Context) (func() error, error) {
 		return nil, err
 	}
 	jw := latency.NewJSONLWriter(f)
-	var werr error
+	var (
+		mu   sync.Mutex // guards jw and werr: the live source flushes every second
+		werr error
+	)
 	emit := func(r *latency.Request) {
 		if r.APIKey != latency.APIProduce {
 			return
@@ -392,9 +466,11 @@ func (c *run) startLatency(ctx context.Context) (func() error, error) {
 		if r.Measured() && r.Latency(metric) > c.o.SLO {
 			c.n.overSLO.Add(1)
 		}
+		mu.Lock()
 		if werr == nil {
 			werr = jw.Write(r)
 		}
+		mu.Unlock()
 	}
 	finish := func(extra error) error {
 		err := errors.Join(extra, werr, jw.Flush(), f.Close())
@@ -425,9 +501,30 @@ func (c *run) startLatency(ctx context.Context) (func() error, error) {
 		lctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- live.Run(lctx, s, 0, nil) }()
+		// Written out every second, so that a capture that is killed
+		// loses at most the last second of requests.
+		flushed := make(chan struct{})
+		go func() {
+			defer close(flushed)
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-lctx.Done():
+					return
+				case <-t.C:
+					mu.Lock()
+					if werr == nil {
+						werr = jw.Flush()
+					}
+					mu.Unlock()
+				}
+			}
+		}()
 		return func() error {
 			cancel()
 			err := <-done
+			<-flushed
 			s.Flush(time.Now().UnixNano())
 			live.Close()
 			c.meta.Latency.Counters = map[string]uint64{"packets": s.Stats.Packets.Load(), "kernel_drops": s.Stats.KernelDrops.Load(),
@@ -440,38 +537,41 @@ func (c *run) startLatency(ctx context.Context) (func() error, error) {
 	default:
 		// Files are read after the capture: they may still be written to.
 		return func() error {
-			in, err := os.Open(arg)
-			if err != nil {
-				return finish(err)
+			if st, err := os.Stat(arg); err == nil && st.Size() == 0 {
+				c.warn("latency source %s stayed empty during the capture: no requests, so no slow windows (everything is baseline)", c.o.Latency)
+				return finish(nil)
 			}
-			defer in.Close()
-			switch kind {
-			case "pcap":
-				ports := []uint16{9092}
-				if len(c.o.BrokerPorts) > 0 {
-					ports = ports[:0]
-					for _, p := range c.o.BrokerPorts {
-						ports = append(ports, uint16(p))
-					}
-				}
-				s, serr := sniff.New(sniff.Options{Ports: ports}, emit)
-				if serr != nil {
-					return finish(serr)
-				}
-				_, err = sniff.Read(in, s)
-				s.Flush(time.Now().UnixNano())
-			case "requestlog":
-				_, err = latency.ReadRequestLog(in, time.Local, func(r *latency.Request) error { emit(r); return nil })
-			case "csv":
-				err = latency.ReadGeneric(in, func(r *latency.Request) error {
-					r.APIKey = latency.APIProduce
-					emit(r)
-					return nil
-				})
-			}
-			return finish(err)
+			return finish(readLatencyFile(kind, arg, c.meta.Latency.BrokerPorts, emit))
 		}, nil
 	}
+}
+
+// brokerPorts are the broker's ports in a pcap source.
+func (o *Options) brokerPorts() []int {
+	if len(o.BrokerPorts) == 0 {
+		return []int{9092}
+	}
+	return o.BrokerPorts
+}
+
+// sameMountNS reports whether process pid shares lockscope's mount
+// namespace, so that paths in its file system are host paths.
+func sameMountNS(pid int) bool {
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return false
+	}
+	other, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+	return err == nil && self == other
+}
+
+// bootID identifies the running boot of the host.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func kernelRelease() string {

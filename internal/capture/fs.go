@@ -41,6 +41,10 @@ func (c *run) startFS(ctx context.Context) (func(), error) {
 	names := offcpu.NewThreadNames()
 	names.Prime(uint32(c.o.PID))
 	fw := bundle.NewFSWriter(f)
+	c.meta.FS = &bundle.FS{File: bundle.FSStreamFile, Min: c.o.FSMin}
+	if c.meta.FS.Min == 0 {
+		c.meta.FS.Min = offcpu.DefaultFSMin
+	}
 	used := map[string]bool{}
 	done := make(chan error, 1)
 	go func() {
@@ -48,13 +52,18 @@ func (c *run) startFS(ctx context.Context) (func(), error) {
 		evs, js := tr.Events(), tr.Journal()
 		// Files the broker opens and closes between slow operations (a
 		// checkpoint rewritten and renamed) are only in its histograms:
-		// learn their paths while they are open.
+		// learn their paths while they are open. The stream is written
+		// out on the same tick, so that a capture that is killed loses
+		// at most the last second of it.
 		scan := time.NewTicker(time.Second)
 		defer scan.Stop()
 		for evs != nil || js != nil {
 			select {
 			case <-scan.C:
 				res.ScanFDs(c.o.PID)
+				if werr == nil {
+					werr = fw.Flush()
+				}
 			case ev, ok := <-evs:
 				if !ok {
 					evs = nil
