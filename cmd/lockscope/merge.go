@@ -23,9 +23,17 @@ folded wall stacks of each, and summary.txt/summary.json. Only the bundle's
 raw inputs are read, so another SLO, padding or latency kind can be tried
 on another machine:
 
-  lockscope merge ./bundle --slo 100ms --latency-kind wire`,
+  lockscope merge ./bundle --slo 100ms --latency-kind wire
+
+The bundle of a capture that was killed (SIGKILL, the OOM killer) is
+recovered first: merge collects the JFR recording the profiler left in the
+JVM's /tmp (waiting, while the JVM runs, until the profiler's own deadline
+has passed and the JVM has written it), drops the partial lines the kill
+left at the end of the streams, ends the capture at its last collected data
+and says what is missing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Progress = cmd.ErrOrStderr()
 			sum, err := capture.MergeBundle(args[0], o)
 			if err != nil {
 				return err

@@ -3,10 +3,12 @@ package capture
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/demobroker"
 	"github.com/lockscope/lockscope/internal/profiler"
 )
@@ -74,7 +77,9 @@ func progsOf(t *testing.T, pid int) []int {
 
 // TestCaptureKilled: SIGKILL of lockscope in the middle of a capture
 // leaves no BPF program loaded and, once the duration and grace have
-// passed, no recording running in the JVM.
+// passed, no recording running in the JVM; lockscope merge recovers the
+// bundle it left, with the recording the profiler wrote in the JVM's /tmp
+// once its deadline passed, and says it did.
 func TestCaptureKilled(t *testing.T) {
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -84,6 +89,7 @@ func TestCaptureKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	defer demobroker.ProduceForTest(t, b.Addr(), "orders", 4, 200)()
 	dir := filepath.Join(t.TempDir(), "bundle")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d kafka:%s %s 6 true", helperEnv, b.Pid(), b.Port(), dir))
@@ -95,9 +101,10 @@ func TestCaptureKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the capture runs (its first progress line), then kill it.
+	// Wait until the capture has run for a few seconds (its streams are
+	// written out every second), then kill it.
 	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.Contains(sc.Text(), "s/6s") {
+	for sc.Scan() && !strings.Contains(sc.Text(), " 3s/6s") {
 	}
 	progs := progsOf(t, cmd.Process.Pid)
 	if len(progs) == 0 {
@@ -129,6 +136,47 @@ func TestCaptureKilled(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// The bundle is unfinished; merge recovers it, waiting for the
+	// profiler to stop by itself and the JVM to write the recording.
+	if _, err := bundle.Open(dir); !errors.Is(err, bundle.ErrUnfinished) {
+		t.Fatalf("the killed capture's bundle: %v, want ErrUnfinished", err)
+	}
+	var progress strings.Builder
+	sum, err := MergeBundle(dir, MergeOptions{Progress: &progress})
+	t.Logf("merge of the killed capture's bundle:\n%s", progress.String())
+	if err != nil {
+		t.Fatalf("merging the killed capture's bundle: %v", err)
+	}
+	bd, err := bundle.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := bd.Meta
+	head := fmt.Sprintf("recovered an unfinished capture (killed?): collected the JFR recording from /proc/%d/root/tmp/lockscope-", b.Pid())
+	if !slices.ContainsFunc(m.Warnings, func(w string) bool { return strings.HasPrefix(w, head) }) {
+		t.Errorf("warnings %q: want one starting %q", m.Warnings, head)
+	}
+	if !strings.Contains(progress.String(), head) {
+		t.Errorf("merge did not say %q", head)
+	}
+	if m.Provisional || m.Ended != "killed" || m.End <= m.Start || m.Profiler == nil || m.Profiler.File != bundle.RecordingFile {
+		t.Errorf("recovered meta: provisional %v, ended %q, %d..%d, profiler %+v", m.Provisional, m.Ended, m.Start, m.End, m.Profiler)
+	}
+	if !bd.Has(bundle.OffCPUFile) || m.Latency == nil || m.Latency.Requests == 0 {
+		t.Errorf("the off-CPU stream (%v) or the requests (%+v) collected before the kill are missing", bd.Has(bundle.OffCPUFile), m.Latency)
+	}
+	if sum.Stats.Chunks == 0 || sum.Stats.WallSamples == 0 || sum.Stats.OffCPUIntervals == 0 {
+		t.Errorf("summary stats %+v: want the recording's chunks and samples and the off-CPU intervals", sum.Stats)
+	}
+	for _, name := range []string{bundle.SlowProfile, bundle.BaselineProfile, bundle.AllProfile, SummaryText} {
+		if !bd.Has(name) {
+			t.Errorf("no %s after merging", name)
+		}
+	}
+	if out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=wall", bd.Path(bundle.AllProfile)).CombinedOutput(); err != nil || !strings.Contains(string(out), "Type: wall") {
+		t.Errorf("go tool pprof -top all.pb.gz: %v\n%.400s", err, out)
+	}
+
 	// The recording stops by itself after duration + grace (8 s from start).
 	vm, err := attach.Open(b.Pid(), attach.DefaultOptions())
 	if err != nil {
@@ -147,5 +195,15 @@ func TestCaptureKilled(t *testing.T) {
 	time.Sleep(time.Until(killed.Add(9 * time.Second)))
 	if s := check(); strings.Contains(s, "lockscope-") {
 		t.Errorf("a lockscope recording still runs in the JVM after duration and grace:\n%s", s)
+	}
+	// The recovery moved the recording into the bundle: none is left.
+	left, err := profiler.Leftovers(vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range left {
+		if strings.Contains(l.Path, fmt.Sprintf("lockscope-%d-", cmd.Process.Pid)) {
+			t.Errorf("the killed capture's recording %s is still in the JVM's /tmp", l.Path)
+		}
 	}
 }

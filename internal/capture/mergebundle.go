@@ -37,6 +37,9 @@ type MergeOptions struct {
 	Kind string // "wire" or "service"
 	// Top bounds each ranked list of the summary (default 10).
 	Top int
+	// Progress is told what recovering the bundle of a killed capture
+	// waits for and finds (Recover); nil is quiet.
+	Progress io.Writer
 }
 
 // Validate checks the options without reading the bundle.
@@ -55,12 +58,19 @@ func (o *MergeOptions) Validate() error {
 	return nil
 }
 
-// MergeBundle merges the bundle in dir and writes its outputs there.
+// MergeBundle merges the bundle in dir and writes its outputs there. The
+// bundle of a capture that was killed (a provisional meta.json) is
+// recovered first (Recover), its meta.json saying what is missing.
 func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	b, err := bundle.Open(dir)
+	if errors.Is(err, bundle.ErrUnfinished) {
+		if _, err = Recover(dir, o.Progress); err == nil {
+			b, err = bundle.Open(dir)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
