@@ -232,6 +232,12 @@ func (c *Conn) Close(t int64) {
 	if c.closed {
 		return
 	}
+	// Candidates still undecided are judged now, requests first so that
+	// their responses match.
+	if !c.tls {
+		c.settle(&c.req)
+		c.settle(&c.resp)
+	}
 	c.closed = true
 	for _, p := range c.pending {
 		p.r.Status = latency.Unanswered

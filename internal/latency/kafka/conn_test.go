@@ -485,3 +485,63 @@ func TestTopicIDsNamedFromMetadata(t *testing.T) {
 		t.Errorf("topics (-want +got):\n%s", diff)
 	}
 }
+
+// TestMidStreamOnlyFrame: a connection seen mid-stream whose only traffic
+// is one produce request and its response (a long-lived producer's
+// connection, sniffed from the middle). No next frame confirms either
+// candidate; the response's correlation id confirms the request.
+func TestMidStreamOnlyFrame(t *testing.T) {
+	parts := []tp{{"t", 3, [][]byte{batch(4, 200)}}}
+	for _, tc := range []struct {
+		name       string
+		reqs, resp []byte
+	}{
+		{"alone", produceFrame(t, 7, 9, 1, "", parts), responseFrame(9, false, 30)},
+		{"after a tail", append(produceFrame(t, 7, 8, 1, "", parts)[41:], produceFrame(t, 7, 9, 1, "", parts)...),
+			append(responseFrame(8, false, 30)[13:], responseFrame(9, false, 30)...)},
+		{"flexible", produceFrame(t, 9, 9, -1, "", parts), responseFrame(9, true, 30)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c, rec := newTestConn(Limits{})
+			c.Desync(ToServer)
+			c.Desync(ToClient)
+			feedSplit(c, ToServer, tc.reqs, 60, 100)
+			feedSplit(c, ToClient, tc.resp, 60, 200)
+			if len(rec.got) != 1 || rec.got[0].CorrelationID != 9 || rec.got[0].Status != latency.Answered || rec.got[0].Wire != 100 {
+				t.Fatalf("got %+v, want request 9 answered after 100ns", rec.got)
+			}
+			if p := rec.got[0].Partitions; len(p) != 1 || p[0].Records != 4 {
+				t.Errorf("partitions %+v", p)
+			}
+		})
+	}
+}
+
+// TestMidStreamLastFrameAtClose: frames still undecided when the
+// connection closes (or the capture ends) are judged then: the last
+// request, whose response was not seen, is reported unanswered rather than
+// dropped.
+func TestMidStreamLastFrameAtClose(t *testing.T) {
+	parts := []tp{{"t", 3, [][]byte{batch(2, 100)}}}
+	_, c, rec := newTestConn(Limits{})
+	c.Desync(ToServer)
+	c.Desync(ToClient)
+	feedSplit(c, ToServer, produceFrame(t, 8, 4, 1, "", parts), 40, 100)
+	if len(rec.got) != 0 {
+		t.Fatalf("reported before the connection ended: %+v", rec.got)
+	}
+	c.Close(300)
+	if len(rec.got) != 1 || rec.got[0].CorrelationID != 4 || rec.got[0].Status != latency.Unanswered {
+		t.Fatalf("after Close: %+v, want request 4 unanswered", rec.got)
+	}
+
+	// Bytes that do not end at a frame boundary are still not a frame.
+	_, c, rec = newTestConn(Limits{})
+	c.Desync(ToServer)
+	frame := produceFrame(t, 8, 4, 1, "", parts)
+	feedSplit(c, ToServer, frame[:len(frame)-3], 40, 100)
+	c.Close(300)
+	if len(rec.got) != 0 {
+		t.Errorf("a cut frame reported at Close: %+v", rec.got)
+	}
+}

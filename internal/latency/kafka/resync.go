@@ -1,6 +1,9 @@
 package kafka
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // Header bytes a candidate frame needs before it can be judged: size, api
 // key, api version, correlation id and client-id length for requests; size
@@ -63,13 +66,10 @@ func (c *Conn) resync(s *stream, data []byte, t int64) []byte {
 		}
 		if v == undecided && len(buf)-i <= maxCarry {
 			c.dropCarry(s, i)
+			c.crossConfirm()
 			return nil
 		}
-		c.stats.SkippedBytes.Add(uint64(i))
-		s.synced = true
-		s.tlsChunks = 0
-		s.reset()
-		c.replayCarry(s, i)
+		c.acceptCarry(s, i)
 		return nil
 	}
 	// No frame starts before i; keep what a frame could still start in.
@@ -290,4 +290,108 @@ var maxVersions = [...]int16{
 	70: 0, 71: 0, 72: 0, 73: 0, 74: 0, 75: 0, 76: 1, 77: 1, 78: 1, 79: 1,
 	80: 0, 81: 0, 82: 0, 83: 0, 84: 0, 85: 0, 86: 0, 87: 0, 88: 0, 89: 0,
 	90: 0, 91: 0, 92: 0,
+}
+
+// crossConfirm judges candidates that no next frame confirms yet by the
+// other direction: the only request on a connection seen mid-stream (or
+// the last one before it goes quiet) has no next header, but its response
+// carries its correlation id. Both directions' carried frames must chain
+// exactly to the end of what was carried; the request side is settled
+// first, so that its pending requests match the responses.
+func (c *Conn) crossConfirm() {
+	req, resp := &c.req, &c.resp
+	switch {
+	case !req.synced && !resp.synced:
+		i, corrs := c.chainStart(req)
+		k, rc := c.chainStart(resp)
+		if i < 0 || k < 0 || len(rc) == 0 || !slices.Contains(corrs, rc[0]) {
+			return
+		}
+		c.acceptCarry(req, i)
+		c.acceptCarry(resp, k)
+	case req.synced && !resp.synced && len(c.pending) > 0:
+		// plausibleResponse already asks for a pending correlation id.
+		if k, _ := c.chainStart(resp); k >= 0 {
+			c.acceptCarry(resp, k)
+		}
+	}
+}
+
+// settle judges a direction's carried candidate when no more bytes will
+// come (the connection closes, the capture ends): it is accepted when its
+// frames chain exactly to the end of the carried bytes, instead of being
+// dropped as undecided.
+func (c *Conn) settle(s *stream) {
+	if s.synced || len(s.carry) == 0 {
+		return
+	}
+	if i, _ := c.chainStart(s); i >= 0 {
+		c.acceptCarry(s, i)
+	}
+}
+
+// chainStart returns the first offset of the carried bytes where a
+// plausible frame starts whose frames chain exactly to their end, with the
+// correlation ids of those frames; -1 when there is none.
+func (c *Conn) chainStart(s *stream) (int, []int32) {
+	buf := s.carry
+	probe := reqProbe
+	if s.dir == ToClient {
+		probe = respProbe
+	}
+	for i := 0; i+probe <= len(buf); i++ {
+		var v verdict
+		if s.dir == ToServer {
+			v = c.plausibleRequest(buf[i:])
+		} else {
+			v = c.plausibleResponse(buf[i:])
+		}
+		if v == reject {
+			continue
+		}
+		if corrs, ok := c.chain(s.dir, buf[i:]); ok {
+			return i, corrs
+		}
+	}
+	return -1, nil
+}
+
+// chain walks frames from the start of b and reports whether each has a
+// plausible header and the last ends exactly at the end of b, with their
+// correlation ids.
+func (c *Conn) chain(d Dir, b []byte) ([]int32, bool) {
+	var corrs []int32
+	for j := 0; j < len(b); {
+		if d == ToServer {
+			if j+reqProbe > len(b) || !c.plausibleRequestAt(b[j:]) {
+				return nil, false
+			}
+			corrs = append(corrs, int32(binary.BigEndian.Uint32(b[j+8:])))
+		} else {
+			if j+respProbe > len(b) {
+				return nil, false
+			}
+			size := int32(binary.BigEndian.Uint32(b[j:]))
+			corr := int32(binary.BigEndian.Uint32(b[j+4:]))
+			if size < 4 || size > c.lim.MaxFrame || corr < 0 {
+				return nil, false
+			}
+			corrs = append(corrs, corr)
+		}
+		j += 4 + int(binary.BigEndian.Uint32(b[j:]))
+		if j == len(b) {
+			return corrs, true
+		}
+	}
+	return nil, false
+}
+
+// acceptCarry takes the candidate at offset i of the carried bytes as a
+// frame start: the stream is synced and the carried chunks replayed.
+func (c *Conn) acceptCarry(s *stream, i int) {
+	c.stats.SkippedBytes.Add(uint64(i))
+	s.synced = true
+	s.tlsChunks = 0
+	s.reset()
+	c.replayCarry(s, i)
 }

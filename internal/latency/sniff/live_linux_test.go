@@ -247,3 +247,38 @@ func TestOpenLiveWithoutCapNetRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveMidStream: a producer's connection is established and used
+// before the capture starts, as long-lived producer connections always
+// are; then it sends one produce request (or a few) and the capture ends
+// with the connection still open. Each request is found, although no
+// frame after it confirms its header.
+func TestLiveMidStream(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			_, port := cluster(t)
+			cl := client(t, port)
+			defer cl.Close()
+			ctx := context.Background()
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before the capture")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			lr := startLive(t, "lo", port)
+			time.Sleep(200 * time.Millisecond) // the capture is attached
+			for i := range n {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reqs := produces(lr.stop(t))
+			if len(reqs) != n {
+				t.Fatalf("%d produce requests, want %d (%s)", len(reqs), n, statsString(lr.s))
+			}
+			for _, r := range reqs {
+				if r.Status != latency.Answered || r.Wire <= 0 || len(r.Partitions) != 1 || r.Partitions[0].Records != 1 {
+					t.Errorf("request %+v: want answered, with a wire time and one record", r)
+				}
+			}
+		})
+	}
+}
