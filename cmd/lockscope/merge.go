@@ -43,7 +43,7 @@ and says what is missing.`,
 				return err
 			}
 			dir := args[0]
-			fmt.Fprintf(out, "\nFlame graphs: %s (diff base %s)\n  lockscope view %s\n  go tool pprof -http=: -diff_base=%s %s\n",
+			fmt.Fprintf(out, "\nFlame graphs: %s (diff base %s)\n  lockscope view %s   (diff per second of window)\n  go tool pprof -http=: -diff_base=%s %s   (diff in absolute time)\n",
 				filepath.Join(dir, bundle.SlowProfile), filepath.Join(dir, bundle.BaselineProfile), dir,
 				filepath.Join(dir, bundle.BaselineProfile), filepath.Join(dir, bundle.SlowProfile))
 			return nil
