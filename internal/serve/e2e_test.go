@@ -192,6 +192,11 @@ func crossing(t *testing.T, base, expr string, from, until time.Time, holds bool
 	t.Helper()
 	const step = 50 * time.Millisecond
 	from = from.Truncate(step) // Prometheus evaluates at start + k·step
+	// The rule may have seen the crossing between the last step before
+	// until and until itself (a scrape landing there, the rule evaluating
+	// at once): look one step past until, so the crossing is found even
+	// when it falls between two steps.
+	until = until.Add(step)
 	q := fmt.Sprintf("%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=0.05", base, url.QueryEscape(expr),
 		float64(from.UnixMilli())/1e3, float64(until.UnixMilli())/1e3)
 	resp, err := http.Get(q)
