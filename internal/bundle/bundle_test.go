@@ -104,7 +104,8 @@ func TestOffCPURoundTrip(t *testing.T) {
 		{Name: "Lkafka/log/UnifiedLog;::append", Kind: KindJIT}}
 	in := []Interval{
 		{TID: 10, TGID: 9, Thread: "data-plane-kafka-request-handler-0", Start: 100, End: 5000, State: offcpu.Uninterruptible, CPU: 1, Kernel: wait},
-		{TID: 11, TGID: 9, Thread: "data-plane-kafka-request-handler-1", Start: 200, End: 6000, State: offcpu.Sleeping, WakerTID: 10, Kernel: futex, User: user, Waker: wait},
+		{TID: 11, TGID: 9, Thread: "data-plane-kafka-request-handler-1", Start: 200, End: 6000, Wakeup: 5800, State: offcpu.Sleeping, WakerTID: 10,
+			WakerThread: "data-plane-kafka-request-handler-0", Kernel: futex, User: user, Waker: wait},
 		{TID: 10, TGID: 9, Thread: "data-plane-kafka-request-handler-0", Start: 7000, End: 9000, State: offcpu.Preempted, KernelErr: -14},
 		{TID: 12, TGID: 9, Start: 0, End: 1, Kernel: wait},
 	}

@@ -16,12 +16,16 @@ import (
 //	{"format":"lockscope-offcpu","version":1}                    first line
 //	{"frame":3,"name":"jbd2_log_wait_commit","kind":"kernel"}    a frame, defined once
 //	{"stack":2,"frames":[3,1,7]}                                 a stack of frames, innermost first
-//	{"tid":..,"tgid":..,"thread":"..","start":..,"end":..,"state":2,"cpu":..,
-//	 "waker":..,"kernel":2,"user":0,"waker_stack":0,"kernel_err":0}   an interval
+//	{"tid":..,"tgid":..,"thread":"..","start":..,"end":..,"wake":..,"state":2,"cpu":..,
+//	 "waker":..,"waker_thread":"..","kernel":2,"user":0,"waker_stack":0,"kernel_err":0}   an interval
 //
 // Frames and stacks are defined before the first interval that uses them;
 // id 0 means "no stack". Times are CLOCK_MONOTONIC nanoseconds, thread ids
-// host ids, state the scheduler's prev_state (offcpu.State). Frame kinds:
+// host ids, state the scheduler's prev_state (offcpu.State). "wake" is when
+// the thread was last woken during the interval (absent: no wakeup seen, as
+// for a preemption): start to wake it was blocked, wake to end it waited for
+// a CPU. "waker_thread" names the waker when it could be read (a kernel
+// thread such as jbd2, another process's thread). Frame kinds:
 // "kernel", "native" (module is the ELF file), "jit" (from the JVM's perf
 // map), "unknown" (name is the address). A reader skips lines with keys it
 // does not know, so fields can be added within a version.
@@ -51,8 +55,12 @@ type Interval struct {
 	Thread     string
 	Start, End uint64
 	State      offcpu.State
-	CPU        uint32
-	WakerTID   uint32
+	// Wakeup is when the thread was last woken during the interval, 0 if
+	// no wakeup was seen (offcpu.Interval.Wakeup).
+	Wakeup      uint64
+	CPU         uint32
+	WakerTID    uint32
+	WakerThread string
 	// Kernel, User and Waker are innermost first. Slices returned by
 	// ReadOffCPU are shared between intervals with the same stack: do not
 	// modify them.
@@ -77,9 +85,11 @@ type offcpuLine struct {
 	Thread     string  `json:"thread,omitempty"`
 	Start      *uint64 `json:"start,omitempty"`
 	End        uint64  `json:"end,omitempty"`
+	Wake       uint64  `json:"wake,omitempty"`
 	State      uint8   `json:"state"`
 	CPU        uint32  `json:"cpu,omitempty"`
 	Waker      uint32  `json:"waker,omitempty"`
+	WakerName  string  `json:"waker_thread,omitempty"`
 	KernelID   uint32  `json:"kernel,omitempty"`
 	UserID     uint32  `json:"user,omitempty"`
 	WakerStack uint32  `json:"waker_stack,omitempty"`
@@ -158,8 +168,8 @@ func (o *OffCPUWriter) Write(iv *Interval) error {
 	o.header()
 	k, u, w := o.stack(iv.Kernel), o.stack(iv.User), o.stack(iv.Waker)
 	start := iv.Start
-	o.line(&offcpuLine{TID: iv.TID, TGID: iv.TGID, Thread: iv.Thread, Start: &start, End: iv.End,
-		State: uint8(iv.State), CPU: iv.CPU, Waker: iv.WakerTID, KernelID: k, UserID: u, WakerStack: w,
+	o.line(&offcpuLine{TID: iv.TID, TGID: iv.TGID, Thread: iv.Thread, Start: &start, End: iv.End, Wake: iv.Wakeup,
+		State: uint8(iv.State), CPU: iv.CPU, Waker: iv.WakerTID, WakerName: iv.WakerThread, KernelID: k, UserID: u, WakerStack: w,
 		KernelErr: iv.KernelErr})
 	o.n++
 	if o.err != nil {
@@ -221,8 +231,8 @@ func ReadOffCPU(r io.Reader, fn func(iv *Interval) error) error {
 				}
 				stacks[*l.StackID] = s
 			case l.Start != nil:
-				iv = Interval{TID: l.TID, TGID: l.TGID, Thread: l.Thread, Start: *l.Start, End: l.End,
-					State: offcpu.State(l.State), CPU: l.CPU, WakerTID: l.Waker, KernelErr: l.KernelErr}
+				iv = Interval{TID: l.TID, TGID: l.TGID, Thread: l.Thread, Start: *l.Start, End: l.End, Wakeup: l.Wake,
+					State: offcpu.State(l.State), CPU: l.CPU, WakerTID: l.Waker, WakerThread: l.WakerName, KernelErr: l.KernelErr}
 				if iv.Kernel, err = lookup(l.KernelID, lineNo); err != nil {
 					return err
 				}

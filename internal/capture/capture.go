@@ -411,8 +411,8 @@ func (c *run) startOffCPU(ctx context.Context) (func(), error) {
 			for _, name := range kernel.Stack(iv.Kernel) {
 				frames = append(frames, bundle.Frame{Name: name, Kind: bundle.KindKernel})
 			}
-			werr = ow.Write(&bundle.Interval{TID: iv.TID, TGID: iv.TGID, Thread: iv.Thread, Start: iv.Start, End: iv.End,
-				State: iv.State, CPU: iv.CPU, WakerTID: iv.WakerTID, Kernel: frames, KernelErr: iv.KernelErr})
+			werr = ow.Write(&bundle.Interval{TID: iv.TID, TGID: iv.TGID, Thread: iv.Thread, Start: iv.Start, End: iv.End, Wakeup: iv.Wakeup,
+				State: iv.State, CPU: iv.CPU, WakerTID: iv.WakerTID, WakerThread: iv.WakerThread, Kernel: frames, KernelErr: iv.KernelErr})
 			c.n.intervals.Add(1)
 		}
 		if werr == nil {
