@@ -14,7 +14,9 @@ import (
 	"github.com/lockscope/lockscope/internal/clock"
 	"github.com/lockscope/lockscope/internal/jfr"
 	"github.com/lockscope/lockscope/internal/latency"
+	"github.com/lockscope/lockscope/internal/offcpu"
 	"github.com/lockscope/lockscope/internal/pprofbuild"
+	"github.com/lockscope/lockscope/internal/verdict"
 )
 
 // Sample types of every merged profile, in this order; all nanoseconds.
@@ -116,6 +118,9 @@ type Stats struct {
 type Result struct {
 	All, Slow, Baseline *profile.Profile
 	Stats               Stats
+	// Ledger is the waiting on the threads' critical paths, charged to its
+	// causes (critical.go), for the verdict.
+	Ledger *verdict.Ledger
 	// Threads are the threads' names by OS thread id, as the JVM and the
 	// collector knew them (Java names are longer than the kernel's 15
 	// characters).
@@ -151,7 +156,7 @@ func Merge(in Input, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{All: all, Stats: m.stats, Threads: make(map[uint32]string, len(m.threads))}
+	res := &Result{All: all, Stats: m.stats, Threads: make(map[uint32]string, len(m.threads)), Ledger: m.led}
 	for tid, th := range m.threads {
 		if th.name != "" {
 			res.Threads[tid] = th.name
@@ -259,10 +264,15 @@ const (
 
 type interval struct {
 	start, end int64
-	state      string
-	kernel     []*profile.Location
-	ctx        []*profile.Location
-	ctxKind    ctxKind
+	// wake is when the thread was woken (0: not seen): from then to end it
+	// was runnable, waiting for a CPU. runnable: it never slept (it was
+	// preempted), so all of it was a wait for a CPU.
+	wake     int64
+	runnable bool
+	state    string
+	kernel   []*profile.Location
+	ctx      []*profile.Location
+	ctxKind  ctxKind
 	// waker is the thread that woke this one at end (sched_waking).
 	waker uint32
 	// wait says what the thread waited for, when JFR tells: a lock (then
@@ -307,6 +317,9 @@ type merger struct {
 	handoffs map[uint64][]release
 	// releases are all hand-offs by lock address, sorted (blame.go).
 	releases map[uint64][]release
+	// pauseLog gathers the stop-the-world pauses (pauses.go).
+	pauseLog pauseLog
+	led      *verdict.Ledger
 }
 
 func (m *merger) readOffCPU(r io.Reader) error {
@@ -336,7 +349,8 @@ func (m *merger) readOffCPU(r io.Reader) error {
 			}
 			kernel[key.String()] = locs
 		}
-		th.ivs = append(th.ivs, &interval{start: int64(iv.Start), end: int64(iv.End), state: iv.State.String(), kernel: locs, waker: iv.WakerTID})
+		th.ivs = append(th.ivs, &interval{start: int64(iv.Start), end: int64(iv.End), wake: int64(iv.Wakeup),
+			runnable: iv.State == offcpu.Preempted, state: iv.State.String(), kernel: locs, waker: iv.WakerTID})
 		return nil
 	})
 	if err != nil {
@@ -465,6 +479,10 @@ func (m *merger) chunk(c *jfr.Chunk) error {
 			m.wall(c, s.Base, "STATE_NATIVE", 1, 0, smp.native)
 		case contextEvents[name]:
 			m.context(c, ev, name)
+		case pauseEvents[name]:
+			if t, ok := m.mono(c, ev.StartTicks()); ok {
+				m.pauseLog.event(ev, t)
+			}
 		}
 	}
 	if err := c.Err(); err != nil {
@@ -621,7 +639,10 @@ func (m *merger) context(c *jfr.Chunk, ev *jfr.Event, name string) {
 		// handler waiting in its request queue's poll), which are waits
 		// for work; async-profiler records lock parks only.
 		if p, ok := ev.ThreadPark(); ok && p.ParkedClass != nil {
-			if strings.Contains(p.ParkedClass.Name, "ConditionObject") {
+			// A park on a future, a latch or a queue is a hand-off: woken
+			// by whoever completes it, not by a lock's holder.
+			if n := p.ParkedClass.Name; strings.Contains(n, "ConditionObject") ||
+				strings.HasPrefix(n, "java.util.concurrent.") && !strings.Contains(n, "Lock") && !strings.Contains(n, "Semaphore") {
 				wait = waitCondition
 			} else {
 				class, wait, addr = p.ParkedClass, waitLock, p.Address
@@ -754,6 +775,7 @@ func (m *merger) emitOffCPU() {
 		}
 	}
 	m.emitBlame(tids)
+	m.led = m.ledger(tids)
 }
 
 // nearest returns the sample closest to [s, e) within bound.

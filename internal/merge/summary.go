@@ -9,11 +9,15 @@ import (
 
 	"github.com/google/pprof/profile"
 	"github.com/lockscope/lockscope/internal/pprofbuild"
+	"github.com/lockscope/lockscope/internal/verdict"
 )
 
 // Summary is what a merge found, for people (WriteText) and tools (JSON).
 type Summary struct {
-	Windows WindowSummary `json:"windows"`
+	// Verdict is the answer: the causes of the slow windows' waiting,
+	// ranked by their excess over the baseline (internal/verdict).
+	Verdict *verdict.Verdict `json:"verdict,omitempty"`
+	Windows WindowSummary    `json:"windows"`
 	// TopFrames are the Java functions whose share of wall time grew the
 	// most in the slow windows against the baseline (inclusive time).
 	TopFrames []FrameShare `json:"top_frames"`
@@ -104,12 +108,33 @@ func Summarize(res *Result, opt Options, top int) *Summary {
 	s.KernelCauses = leafShares(res.Slow, res.Baseline, TypeOffCPU, top)
 	s.LockHotSpots = lockSpots(res.Slow, res.Baseline, top)
 	s.ProfilerWall = time.Duration(profilerTime(res.Slow, TypeWall))
+	s.Verdict = verdict.Decide(VerdictInput(res, opt))
 	if s.Windows.Count > 0 {
 		s.BlameChains, s.BlameScope = blameChains(res.Slow, top), "slow windows"
 	} else {
 		s.BlameChains, s.BlameScope = blameChains(res.All, top), "whole capture"
 	}
 	return s
+}
+
+// VerdictInput is what the verdict is decided from, as far as the merge
+// knows it (a capture adds the filesystem and CPU evidence).
+func VerdictInput(res *Result, opt Options) verdict.Input {
+	in := verdict.Input{Ledger: res.Ledger}
+	if opt.Windows != nil {
+		in.Windows = len(opt.Windows.Windows)
+	}
+	in.SlowTime, in.BaseTime = time.Duration(res.Slow.DurationNanos), time.Duration(res.Baseline.DurationNanos)
+	if l := res.Ledger; l != nil && in.SlowTime+in.BaseTime == 0 && l.Bins > 0 {
+		// No clock pairs: the ledger's span and window bins stand in.
+		var slow float64
+		for _, w := range l.Slow {
+			slow += float64(w)
+		}
+		in.SlowTime = time.Duration(slow * float64(l.Bin))
+		in.BaseTime = time.Duration(int64(l.Bins)*l.Bin) - in.SlowTime
+	}
+	return in
 }
 
 // minShare is the least share of a lock's waiting a blame chain needs to
@@ -372,6 +397,9 @@ func blameChains(p *profile.Profile, top int) []BlameChain {
 // WriteText writes the summary for a terminal.
 func (s *Summary) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if v := s.Verdict; v != nil {
+		writeVerdict(&b, v)
+	}
 	ws := s.Windows
 	if ws.Count == 0 {
 		b.WriteString("No SLO-breach windows: everything is in the baseline.\n")
@@ -444,4 +472,28 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeVerdict writes the verdict first: the answer, then the ranked
+// causes with their evidence.
+func writeVerdict(b *strings.Builder, v *verdict.Verdict) {
+	fmt.Fprintf(b, "%s\n", v.Answer)
+	if len(v.Findings) == 0 {
+		b.WriteString("\n")
+		return
+	}
+	fmt.Fprintf(b, "\nCauses of the slow windows' waiting, by excess over the baseline (thread-time; %v of slow windows vs %v of baseline):\n",
+		v.SlowTime.Round(time.Millisecond), v.BaseTime.Round(time.Millisecond))
+	for i, f := range v.Findings {
+		mark := " "
+		if f.StandsOut {
+			mark = "*"
+		}
+		fmt.Fprintf(b, " %s%d. %s\n", mark, i+1, f.Sentence)
+		for _, e := range f.Evidence {
+			fmt.Fprintf(b, "      %s\n", e)
+		}
+	}
+	fmt.Fprintf(b, "  (* stands out. Left out in the slow windows: %v waiting for work, %v whose cause the wakeups do not name.)\n\n",
+		v.Idle.Round(time.Millisecond), v.Unattributed.Round(time.Millisecond))
 }

@@ -1,0 +1,115 @@
+package verdict
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ledger builds a 20 s ledger of 10 ms bins with slow windows of 100 ms
+// every 2 s, and causes whose series the test shapes.
+func ledger(causes map[Cause]func(bin int, slow bool) float32) (*Ledger, time.Duration, time.Duration) {
+	const bins = 2000
+	l := &Ledger{Bin: 10e6, Bins: bins, Slow: make([]float32, bins), OffCPU: true}
+	for i := range bins {
+		if i%200 >= 50 && i%200 < 60 {
+			l.Slow[i] = 1
+		}
+	}
+	for c, f := range causes {
+		e := &Evidence{Cause: c, Series: make([]float32, bins), Waiters: map[string]int64{"handler": 1}}
+		for i := range bins {
+			v := f(i, l.Slow[i] == 1)
+			e.Series[i] = v
+			if l.Slow[i] == 1 {
+				e.Slow += int64(v)
+			} else {
+				e.Base += int64(v)
+			}
+		}
+		l.Evidence = append(l.Evidence, e)
+	}
+	slow := 10 * 100 * time.Millisecond
+	return l, slow, 20*time.Second - slow
+}
+
+func TestAlignedCauseStandsOut(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fsync := Cause{Kind: Filesystem, Thread: "txlog-sync", Java: "sun.nio.ch.FileChannelImpl.force", Syscall: "fdatasync",
+		Kernel: "jbd2_log_wait_commit", Via: "CompletableFuture"}
+	cpu := Cause{Kind: CPU}
+	l, slow, base := ledger(map[Cause]func(int, bool) float32{
+		// 8 threads waiting for the sync in the windows, a little outside.
+		fsync: func(i int, s bool) float32 {
+			if s {
+				return 8 * 10e6
+			}
+			return float32(rng.IntN(2)) * 1e6
+		},
+		// Run-queue waits everywhere, the same rate.
+		cpu: func(int, bool) float32 { return float32(rng.IntN(4)) * 1e6 },
+	})
+	v := Decide(Input{Ledger: l, SlowTime: slow, BaseTime: base, Windows: 10})
+	if v.Status != Found || len(v.Findings) == 0 {
+		t.Fatalf("status %s, answer %q", v.Status, v.Answer)
+	}
+	f := v.Findings[0]
+	if f.Kind != Filesystem || !f.StandsOut || f.Share < 0.9 {
+		t.Errorf("top finding %+v, want the filesystem standing out with most of the excess", f)
+	}
+	for _, want := range []string{"txlog-sync", "FileChannelImpl.force", "fdatasync", "jbd2_log_wait_commit", "CompletableFuture", "handler"} {
+		if !strings.Contains(v.Answer, want) {
+			t.Errorf("answer %q does not name %s", v.Answer, want)
+		}
+	}
+	for _, f := range v.Findings[1:] {
+		if f.StandsOut {
+			t.Errorf("%s stands out too: %+v", f.Kind, f)
+		}
+	}
+}
+
+func TestNothingStandsOutWithoutAlignment(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	l, slow, base := ledger(map[Cause]func(int, bool) float32{
+		{Kind: CPU}:                    func(int, bool) float32 { return float32(rng.IntN(10)) * 1e6 },
+		{Kind: GC}:                     func(i int, _ bool) float32 { return float32(b2f(i%97 == 0)) * 5e6 },
+		{Kind: Sleep, Thread: "sched"}: func(int, bool) float32 { return float32(rng.IntN(3)) * 1e6 },
+	})
+	v := Decide(Input{Ledger: l, SlowTime: slow, BaseTime: base, Windows: 10})
+	if v.Status != NoneStandsOut {
+		t.Fatalf("status %s, want %s: %s", v.Status, NoneStandsOut, v.Answer)
+	}
+	if !strings.HasPrefix(v.Answer, "No cause stands out") {
+		t.Errorf("answer %q", v.Answer)
+	}
+}
+
+func TestNoWindowsNoData(t *testing.T) {
+	l, _, _ := ledger(nil)
+	if v := Decide(Input{Ledger: l, BaseTime: 20 * time.Second}); v.Status != NoSlowWindows {
+		t.Errorf("status %s without windows", v.Status)
+	}
+	if v := Decide(Input{Ledger: &Ledger{}, SlowTime: time.Second, Windows: 1}); v.Status != NoData {
+		t.Errorf("status %s without off-CPU data", v.Status)
+	}
+}
+
+func TestThrottlingNamesTheCPUCause(t *testing.T) {
+	l, slow, base := ledger(map[Cause]func(int, bool) float32{
+		{Kind: CPU}: func(_ int, s bool) float32 { return float32(b2f(s)) * 20e6 },
+	})
+	v := Decide(Input{Ledger: l, SlowTime: slow, BaseTime: base, Windows: 10,
+		CPU: &CPUEvidence{Cgroup: "/lockscope-test", Quota: 0.2, ThrottledSlow: 0.6, ThrottledBase: 0.01}})
+	if v.Findings[0].Kind != Throttling || !strings.Contains(v.Answer, "throttling") {
+		t.Errorf("answer %q, want throttling", v.Answer)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
