@@ -25,6 +25,7 @@ packages=(
 	chromium fonts-liberation # headless browser: internal/report tests load report.html in it (fonts: the heat maps' Liberation Sans)
 	prometheus              # lockscope serve e2e: scrapes serve's /metrics and evaluates the shipped alert rule (run directly, not as a service)
 	prometheus-alertmanager # lockscope serve e2e: posts the shipped webhook to serve's /alerts
+	jetty9                  # internal/scenario: a third-party JVM server (Debian's jetty) for verdict scenarios
 )
 
 missing=()
