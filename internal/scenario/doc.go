@@ -1,0 +1,16 @@
+// Package scenario runs tail-latency scenarios against a real third-party
+// JVM server: Debian's jetty9 serving a small transaction-log servlet
+// (StartJetty), a Go load generator that records every request's start and
+// duration for a latency CSV (Load, WriteCSV), and fault injectors switched
+// on in known windows (Cycle with JournalPressure, CPUHogs, CgroupQuota), so
+// a test can check that lockscope blames the right thing for the requests
+// inside those windows.
+//
+// Lifetimes: a Jetty belongs to the test that started it and is stopped in
+// its Cleanup, also when the test fails. A Fault's off func undoes all it
+// did (hog processes killed and waited, cgroups removed); Cycle always calls
+// it, also when its context is cancelled. Injected processes also get
+// SIGKILL if the test binary dies, so a killed test leaves no hogs behind.
+//
+// Everything here needs root (loop mounts, cgroups) and Linux.
+package scenario
