@@ -30,7 +30,13 @@ recovered first: merge collects the JFR recording the profiler left in the
 JVM's /tmp (waiting, while the JVM runs, until the profiler's own deadline
 has passed and the JVM has written it), drops the partial lines the kill
 left at the end of the streams, ends the capture at its last collected data
-and says what is missing.`,
+and says what is missing.
+
+A latency log that arrives after the capture (a client's, a load
+generator's, a request log shipped later) is joined with --latency; its
+requests make the windows instead of the bundle's own:
+
+  lockscope merge ./bundle --latency csv:client-latency.csv --slo 65ms`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Progress = cmd.ErrOrStderr()
@@ -54,5 +60,7 @@ and says what is missing.`,
 	f.DurationVar(&o.Pad, "pad", 0, "widen each slow window by this much on both sides")
 	f.StringVar(&o.Kind, "latency-kind", "", "latency compared with the SLO: service (excludes queueing behind a slow predecessor on the connection) or wire")
 	f.IntVar(&o.Top, "top", 10, "length of each ranked list in the summary")
+	f.StringVar(&o.Latency, "latency", "", "join a latency log that arrived after the capture: csv:FILE, jsonl:FILE, requestlog:FILE or pcap:FILE")
+	f.IntSliceVar(&o.BrokerPorts, "broker-port", nil, "the broker's ports in a pcap --latency (default 9092)")
 	return cmd
 }

@@ -57,8 +57,9 @@ func TestCheckLatencySource(t *testing.T) {
 
 		{"missing", "csv:" + dir + "/nope.csv", []string{"csv:" + dir + "/nope.csv", "does not exist", "must exist when the capture starts"}, ""},
 		{"directory", "requestlog:" + dir, []string{"not a regular file"}, ""},
-		{"csv without header", "csv:" + file("nohead.csv", "1700000000.5,4.2\n1700000001,3\n"),
-			[]string{"nohead.csv", "has no header", `"1700000000.5,4.2"`, "add a first line", "start,duration_ms"}, ""},
+		{"csv with an unknown header", "csv:" + file("nohead.csv", "when,took\n1700000001,3\n"),
+			[]string{"nohead.csv", "has no header", `"when,took"`, "add a first line", "start,duration_ms"}, ""},
+		{"csv without header", "csv:" + file("headerless.csv", "1700000000.5,4.2\n1700000001,3\n"), nil, ""},
 		{"jsonl not json", "jsonl:" + file("bad.jsonl", "start,duration\n"), []string{"bad.jsonl", "not a JSON object"}, ""},
 		{"jsonl without fields", "jsonl:" + file("bad2.jsonl", `{"when":1,"took":2}`+"\n"), []string{"bad2.jsonl", "need a start and a duration"}, ""},
 		{"pcap not pcap", "pcap:" + file("bad.pcap", "hello, not a capture\n"), []string{"bad.pcap", "not a pcap or pcapng file"}, ""},
@@ -102,7 +103,7 @@ func TestCheckLatencySource(t *testing.T) {
 func TestRunRejectsBadLatencyFile(t *testing.T) {
 	j := jvmtest.Start(t, jvmtest.Config{})
 	headless := filepath.Join(t.TempDir(), "lat.csv")
-	os.WriteFile(headless, []byte("1700000000.5,4.2\n"), 0o644)
+	os.WriteFile(headless, []byte("when,took\n1700000000.5,4.2\n"), 0o644)
 	for _, spec := range []string{"csv:" + filepath.Join(t.TempDir(), "missing.csv"), "csv:" + headless} {
 		out := filepath.Join(t.TempDir(), "bundle")
 		popts := profiler.DefaultOptions()

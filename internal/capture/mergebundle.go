@@ -40,6 +40,12 @@ type MergeOptions struct {
 	// Progress is told what recovering the bundle of a killed capture
 	// waits for and finds (Recover); nil is quiet.
 	Progress io.Writer
+	// Latency joins a latency log that arrived after the capture
+	// ("csv:FILE", "jsonl:FILE", "requestlog:FILE", "pcap:FILE"): its
+	// requests make the windows instead of the bundle's own.
+	Latency string
+	// BrokerPorts are the broker's ports in a pcap Latency (default 9092).
+	BrokerPorts []int
 }
 
 // Validate checks the options without reading the bundle.
@@ -54,6 +60,18 @@ func (o *MergeOptions) Validate() error {
 	}
 	if o.Top < 0 {
 		return fmt.Errorf("merge: negative --top %d", o.Top)
+	}
+	if o.Latency != "" {
+		kind, _, err := parseLatency(o.Latency)
+		if err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+		if kind == "kafka" || kind == "none" {
+			return fmt.Errorf("merge: --latency %s: give a file (csv:, jsonl:, requestlog:, pcap:): live sniffing happens during a capture", o.Latency)
+		}
+		if _, err := checkLatencySource(o.Latency); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
 	}
 	return nil
 }
@@ -190,19 +208,34 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.
 	if err != nil {
 		return nil, nil, fmt.Errorf("merge: %w", err)
 	}
-	if p := b.Path(bundle.RequestsFile); exists(p) {
+	if o.Latency != "" || exists(b.Path(bundle.RequestsFile)) {
 		if slo == 0 {
 			return nil, nil, errors.New("merge: the bundle records no SLO: give one with --slo")
 		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("merge: %w", err)
+		read := func(emit func(*latency.Request) error) error {
+			f, err := os.Open(b.Path(bundle.RequestsFile))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return latency.ReadRequestsJSONL(f, emit)
 		}
-		defer f.Close()
+		if o.Latency != "" {
+			kind, path, _ := parseLatency(o.Latency)
+			read = func(emit func(*latency.Request) error) error {
+				var eerr error
+				err := readLatencyFile(kind, path, o.BrokerPorts, func(r *latency.Request) {
+					if eerr == nil {
+						eerr = emit(r)
+					}
+				})
+				return errors.Join(err, eerr)
+			}
+		}
 		wb := latency.NewBuilder(slo, metric, pad)
 		var reqs []merge.FSRequest
 		m := b.Meta.Clock
-		if err := latency.ReadRequestsJSONL(f, func(r *latency.Request) error {
+		if err := read(func(r *latency.Request) error {
 			wb.Add(r)
 			if fsRequests && r.APIKey == latency.APIProduce && r.Measured() && r.ResponseEnd != 0 && m.Validate() == nil {
 				fr := merge.FSRequest{Start: m.ToMonotonic(r.SlowSince(metric)), End: m.ToMonotonic(r.ResponseEnd),

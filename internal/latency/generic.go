@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 // start time and duration, with an optional key:
 //
 //	CSV with a header:  start,duration[,key]
+//	CSV without one:    1733572800123456789,4523000[,key] (see headerless)
 //	JSONL:              {"start": ..., "duration": ..., "key": ...}
 //
 // Column (or field) names are matched loosely: start, start_time, time,
@@ -142,26 +144,73 @@ func ReadGeneric(r io.Reader, fn func(*Request) error) error {
 	return readGenericCSV(br, fn)
 }
 
+// headerless tells a first row that is data, not a header: a start time and
+// a duration, with an optional key (start,duration[,key], the shape of most
+// load generators' output). Start times are read by magnitude; durations
+// without a unit are in the unit of integer start times in ms, µs or ns
+// since the epoch (start_ns,duration_ns), and in ms otherwise.
+func headerless(row []string) ([]column, bool) {
+	if len(row) < 2 || len(row) > 3 {
+		return nil, false
+	}
+	start, err := parseStart(row[0], 0)
+	if err != nil {
+		return nil, false
+	}
+	if _, err := parseDuration(row[1], 0); err != nil {
+		return nil, false
+	}
+	unit := time.Duration(0)
+	if n, err := strconv.ParseInt(strings.TrimSpace(row[0]), 10, 64); err == nil && n != 0 {
+		switch ratio := start / n; {
+		case ratio == 1:
+			unit = time.Nanosecond
+		case ratio == int64(time.Microsecond):
+			unit = time.Microsecond
+		case ratio == int64(time.Millisecond):
+			unit = time.Millisecond
+		}
+	}
+	cols := []column{{colStart, 0}, {colDuration, unit}}
+	if len(row) == 3 {
+		cols = append(cols, column{colKey, 0})
+	}
+	return cols, true
+}
+
 func readGenericCSV(r io.Reader, fn func(*Request) error) error {
 	cr := csv.NewReader(r)
 	cr.Comment = '#'
 	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1 // a key may be there or not
 	head, err := cr.Read()
 	if err != nil {
 		return fmt.Errorf("read latency CSV header: %w", err)
 	}
-	cols := make([]column, len(head))
-	var haveStart, haveDur bool
-	for i, h := range head {
-		cols[i] = classify(h)
-		haveStart = haveStart || cols[i].role == colStart
-		haveDur = haveDur || cols[i].role == colDuration
-	}
-	if !haveStart || !haveDur {
-		return fmt.Errorf("read latency CSV: header %q has no start and duration columns (name them start and duration, with a unit suffix such as duration_ms)", strings.Join(head, ","))
+	var pending []string // a headerless file's first row
+	cols, ok := headerless(head)
+	if ok {
+		pending = slices.Clone(head)
+	} else {
+		cols = make([]column, len(head))
+		var haveStart, haveDur bool
+		for i, h := range head {
+			cols[i] = classify(h)
+			haveStart = haveStart || cols[i].role == colStart
+			haveDur = haveDur || cols[i].role == colDuration
+		}
+		if !haveStart || !haveDur {
+			return fmt.Errorf("read latency CSV: header %q has no start and duration columns (name them start and duration, with a unit suffix such as duration_ms), and the line is not a headerless start,duration[,key] row", strings.Join(head, ","))
+		}
 	}
 	for line := 2; ; line++ {
-		rec, err := cr.Read()
+		var rec []string
+		if pending != nil {
+			rec, pending = pending, nil
+			line--
+		} else {
+			rec, err = cr.Read()
+		}
 		if err == io.EOF {
 			return nil
 		}

@@ -3,6 +3,7 @@ package latency
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,33 @@ func TestRequestsJSONLRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(in, out, cmpopts.EquateComparable(netip.AddrPort{})); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestGenericHeaderlessCSV(t *testing.T) {
+	for _, c := range []struct {
+		name, in string
+		want     []time.Duration
+	}{
+		{"ns", "1733572800123456789,4523000\n1733572800223456789,70000000,orders-1\n", []time.Duration{4523 * time.Microsecond, 70 * time.Millisecond}},
+		{"ms", "1733572800123,4.5\n1733572800223,70\n", []time.Duration{4500 * time.Microsecond, 70 * time.Millisecond}},
+		{"seconds", "1733572800.123,4.5\n", []time.Duration{4500 * time.Microsecond}},
+		{"go durations", "2024-12-07T11:00:00.5Z,65ms\n", []time.Duration{65 * time.Millisecond}},
+	} {
+		var got []time.Duration
+		err := ReadGeneric(strings.NewReader(c.in), func(r *Request) error {
+			got = append(got, r.Wire)
+			if r.RequestEnd < 1.7e18 {
+				t.Errorf("%s: start %d not read as a 2024 time", c.name, r.RequestEnd)
+			}
+			return nil
+		})
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+	err := ReadGeneric(strings.NewReader("when,how long\n1,2\n"), func(*Request) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "name them start and duration") {
+		t.Errorf("unreadable header: %v", err)
 	}
 }
