@@ -57,6 +57,18 @@ type Config struct {
 	// a time (default 256).
 	PressureThreads int
 	PressureWriteKB int
+	// FaultOn and FaultOff put the faults on a schedule: off for FaultOff,
+	// on for FaultOn, repeated (Broker.FaultWindows says when); zero: the
+	// faults act all the time.
+	FaultOn, FaultOff time.Duration
+	// GCStormMBs allocates this many MB/s, GCStormRetainMB of it kept alive
+	// (default 64): garbage-collection pauses, worse in a small heap (give
+	// -Xmx in JVMArgs).
+	GCStormMBs      int
+	GCStormRetainMB int
+	// AppendMode "handoff" makes one kafka-log-writer thread do every
+	// append, fed through a queue; "" or "direct": the handlers append.
+	AppendMode string
 	// JVMArgs go before the main class (e.g. -XX:+PreserveFramePointer).
 	JVMArgs []string
 	// Stderr receives the broker's standard error; nil keeps the last 64 KiB
@@ -74,10 +86,15 @@ func (c *Config) Validate() error {
 	}
 	for name, v := range map[string]int{"partitions": c.Partitions, "io threads": c.IOThreads,
 		"network threads": c.NetworkThreads, "flush messages": c.FlushMessages, "stall ms": c.StallMs,
-		"stall every": c.StallEvery, "pressure threads": c.PressureThreads, "pressure write KB": c.PressureWriteKB} {
+		"stall every": c.StallEvery, "pressure threads": c.PressureThreads, "pressure write KB": c.PressureWriteKB,
+		"gc storm MB/s": c.GCStormMBs, "gc storm retain MB": c.GCStormRetainMB, "fault on ms": int(c.FaultOn.Milliseconds()),
+		"fault off ms": int(c.FaultOff.Milliseconds())} {
 		if v < 0 {
 			return fmt.Errorf("demo broker: %s must not be negative, got %d", name, v)
 		}
+	}
+	if c.AppendMode != "" && c.AppendMode != "direct" && c.AppendMode != "handoff" {
+		return fmt.Errorf("demo broker: append mode %q: want direct or handoff", c.AppendMode)
 	}
 	return nil
 }
@@ -105,6 +122,13 @@ func (c *Config) Args() []string {
 	add("stall-every", int64(c.StallEvery))
 	add("pressure-threads", int64(c.PressureThreads))
 	add("pressure-write-kb", int64(c.PressureWriteKB))
+	add("fault-on-ms", c.FaultOn.Milliseconds())
+	add("fault-off-ms", c.FaultOff.Milliseconds())
+	add("gc-storm-mb-s", int64(c.GCStormMBs))
+	add("gc-storm-retain-mb", int64(c.GCStormRetainMB))
+	if c.AppendMode != "" {
+		args = append(args, "--append-mode="+c.AppendMode)
+	}
 	return args
 }
 
@@ -213,6 +237,42 @@ type Broker struct {
 	done   chan struct{}
 	err    error // of Wait, valid after done is closed
 	once   sync.Once
+	// faults are the fault windows the broker printed (CLOCK_MONOTONIC).
+	faultMu sync.Mutex
+	faults  []FaultWindow
+}
+
+// FaultWindow is a stretch in which the faults acted, in CLOCK_MONOTONIC
+// ns (the JVM's System.nanoTime); End is 0 while it lasts.
+type FaultWindow struct{ Start, End int64 }
+
+// FaultWindows returns the fault windows seen so far (a schedule's; none
+// when the faults act all the time).
+func (b *Broker) FaultWindows() []FaultWindow {
+	b.faultMu.Lock()
+	defer b.faultMu.Unlock()
+	return append([]FaultWindow(nil), b.faults...)
+}
+
+var faultRE = regexp.MustCompile(`^fault (on|off) (\d+)$`)
+
+func (b *Broker) faultLine(line string) {
+	m := faultRE.FindStringSubmatch(line)
+	if m == nil {
+		return
+	}
+	t, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		return
+	}
+	b.faultMu.Lock()
+	defer b.faultMu.Unlock()
+	switch n := len(b.faults); {
+	case m[1] == "on":
+		b.faults = append(b.faults, FaultWindow{Start: t})
+	case n > 0 && b.faults[n-1].End == 0:
+		b.faults[n-1].End = t
+	}
 }
 
 var listenRE = regexp.MustCompile(`^demo broker listening on (\S+:\d+) `)
@@ -256,6 +316,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			b.faultLine(sc.Text())
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case ready <- m[1]:

@@ -145,6 +145,13 @@ func evidence(f *finding, in Input) []string {
 		f.SlowRate, f.BaseRate, f.Excess.Round(time.Millisecond), in.SlowTime.Round(time.Millisecond), 100*f.P, shifts)}
 	switch f.Kind {
 	case Filesystem:
+		if len(f.kernels) > 1 {
+			var parts []string
+			for _, k := range topWaiters(f.kernels, 4) {
+				parts = append(parts, fmt.Sprintf("%s %.0f%%", k, 100*float64(f.kernels[k])/float64(max(f.slow, 1))))
+			}
+			out = append(out, "waited in the kernel in "+strings.Join(parts, ", ")+" of the slow windows' time")
+		}
 		if in.FS != nil {
 			for _, d := range in.FS.Devices {
 				out = append(out, "filesystem: "+d)

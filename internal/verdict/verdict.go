@@ -216,6 +216,7 @@ type finding struct {
 	slow, base int64
 	series     []float32
 	waiters    map[string]int64
+	kernels    map[string]int64 // slow time by innermost kernel function
 }
 
 func (f *finding) key() string {
@@ -236,6 +237,11 @@ func group(evs []*Evidence) []*finding {
 			c = Cause{Kind: CPU}
 		case GC:
 			c = Cause{Kind: GC}
+		case Filesystem, Socket, Reclaim:
+			// One wait of one thread pool, whichever kernel function it
+			// ended in (a journal commit, a page's writeback): the
+			// largest names it, the others are listed.
+			c.Kernel = ""
 		case Lock, Handoff, Sleep, Other:
 			// One activity of one thread pool, whether its own threads
 			// waited in it or others waited for them: a holder sleeping
@@ -250,7 +256,10 @@ func group(evs []*Evidence) []*finding {
 			by[k] = f
 			out = append(out, f)
 		}
-		if rank(c.Kind) > rank(f.Kind) {
+		if (c.Kind == Lock || c.Kind == Handoff) && f.Kind != Lock && f.Kind != Handoff {
+			// What others waited for (through a lock or a hand-off)
+			// names it better than its own threads' waiting; evidence
+			// comes largest first, so the main way in wins.
 			f.Kind, f.Via = c.Kind, c.Via
 		}
 		if f.Via == "" {
@@ -260,6 +269,15 @@ func group(evs []*Evidence) []*finding {
 		}
 		if f.App == "" {
 			f.App = c.App
+		}
+		if e.Kind == Filesystem || e.Kind == Socket || e.Kind == Reclaim {
+			if f.kernels == nil {
+				f.kernels = map[string]int64{}
+			}
+			f.kernels[e.Kernel] += e.Slow
+			if f.Kernel == "" {
+				f.Kernel = e.Kernel
+			}
 		}
 		f.slow += e.Slow
 		f.base += e.Base
@@ -275,20 +293,6 @@ func group(evs []*Evidence) []*finding {
 		}
 	}
 	return out
-}
-
-// rank orders the activity kinds: what others waited for through a lock
-// or a hand-off names the cause better than the thread's own waiting.
-func rank(k Kind) int {
-	switch k {
-	case Lock:
-		return 3
-	case Handoff:
-		return 2
-	case Sleep:
-		return 1
-	}
-	return 0
 }
 
 func topWaiters(w map[string]int64, n int) []string {

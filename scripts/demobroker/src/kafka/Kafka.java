@@ -5,6 +5,8 @@ import kafka.log.LogConfig;
 import kafka.log.LogManager;
 import kafka.network.RequestChannel;
 import kafka.network.SocketServer;
+import kafka.server.Faults;
+import kafka.server.GCStorm;
 import kafka.server.JournalPressure;
 import kafka.server.KafkaApis;
 import kafka.server.KafkaConfig;
@@ -41,7 +43,10 @@ public final class Kafka {
             handlers[i] = new KafkaRequestHandler(channel, apis);
             new Thread(handlers[i], "data-plane-kafka-request-handler-" + i).start();
         }
+        Faults.schedule(config.faultOnMs, config.faultOffMs);
         if (config.pressureThreads > 0) new JournalPressure(logDir, config.pressureWriteKb).start(config.pressureThreads);
+        if (config.gcStormMbS > 0) new GCStorm(config.gcStormMbS, config.gcStormRetainMb).start();
+        if (config.appendMode.equals("handoff")) replicaManager.startLogWriter();
 
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             socketServer.shutdown();

@@ -96,7 +96,7 @@ public final class UnifiedLog {
             active.append(records.duplicate(), first);
             nextOffset = offset;
             appends++;
-            if (config.stallMs > 0 && config.stallEvery > 0 && appends % config.stallEvery == 0) {
+            if (config.stallMs > 0 && config.stallEvery > 0 && appends % config.stallEvery == 0 && kafka.server.Faults.active()) {
                 stall(config.stallMs);
             }
             if (config.flushMessages > 0 && ++appendsSinceFlush >= config.flushMessages) {

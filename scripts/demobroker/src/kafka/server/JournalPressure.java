@@ -38,6 +38,10 @@ public final class JournalPressure {
         ThreadLocalRandom.current().nextBytes(data);
         long n = 0;
         while (running) {
+            if (!Faults.active()) {
+                sleep(10);
+                continue;
+            }
             File f = new File(dir, "pressure-" + id + "-" + (n++ % 8));
             try (FileChannel ch = FileChannel.open(f.toPath(), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.TRUNCATE_EXISTING)) {

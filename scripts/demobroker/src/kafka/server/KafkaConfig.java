@@ -28,6 +28,11 @@ public final class KafkaConfig {
     public long stallEvery = 0; // ... every N appends of a partition
     public int pressureThreads = 0; // fault: writers that fsync small files, loading the FS journal
     public int pressureWriteKb = 256;
+    public long faultOnMs = 0; // fault schedule: faults act for this long ...
+    public long faultOffMs = 0; // ... then rest this long (0: faults act all the time)
+    public int gcStormMbS = 0; // fault: allocate this many MB/s, keeping gcStormRetainMb alive
+    public int gcStormRetainMb = 64;
+    public String appendMode = "direct"; // direct: handlers append; handoff: one log-writer thread does
 
     static final String USAGE = String.join("\n",
             "usage: java -cp CLASSES kafka.Kafka [--option=value ...]",
@@ -45,7 +50,13 @@ public final class KafkaConfig {
             "  --stall-ms=0              fault: sleep this long inside the append lock ...",
             "  --stall-every=0           ... every N appends of a partition",
             "  --pressure-threads=0      fault: threads writing and fsyncing files in the log dir",
-            "  --pressure-write-kb=256   size of each pressure write before its fsync");
+            "  --pressure-write-kb=256   size of each pressure write before its fsync",
+            "  --fault-on-ms=0           fault schedule: the faults act this long (printing 'fault on NANOS') ...",
+            "  --fault-off-ms=0          ... then rest this long ('fault off NANOS'); 0: they act all the time",
+            "  --gc-storm-mb-s=0         fault: allocate this many MB/s in short-lived and retained objects",
+            "  --gc-storm-retain-mb=64   how much of it stays reachable (a churning cache)",
+            "  --append-mode=direct      direct: handlers append under the log's lock; handoff: one",
+            "                            kafka-log-writer thread appends, fed through a queue");
 
     public static KafkaConfig parse(String[] args) {
         Map<String, String> kv = new LinkedHashMap<>();
@@ -87,6 +98,14 @@ public final class KafkaConfig {
                     case "stall-every": c.stallEvery = Long.parseLong(v); break;
                     case "pressure-threads": c.pressureThreads = Integer.parseInt(v); break;
                     case "pressure-write-kb": c.pressureWriteKb = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "fault-on-ms": c.faultOnMs = Long.parseLong(v); break;
+                    case "fault-off-ms": c.faultOffMs = Long.parseLong(v); break;
+                    case "gc-storm-mb-s": c.gcStormMbS = Integer.parseInt(v); break;
+                    case "gc-storm-retain-mb": c.gcStormRetainMb = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "append-mode":
+                        if (!v.equals("direct") && !v.equals("handoff")) throw new IllegalArgumentException("option --append-mode: want direct or handoff, got " + v);
+                        c.appendMode = v;
+                        break;
                     default: throw new IllegalArgumentException("unknown option --" + e.getKey() + "\n" + USAGE);
                 }
             } catch (NumberFormatException ex) {
