@@ -21,6 +21,7 @@ const (
 	OffCPUFile    = "offcpu.jsonl"   // off-CPU intervals, see offcpu.go
 	RequestsFile  = "requests.jsonl" // one latency.Request per line
 	WindowsFile   = "windows.jsonl"  // the SLO-breach windows the capture computed
+	CPUFile       = "cpu.jsonl"      // CPU and cgroup samples of the target (internal/cpustat)
 
 	// Outputs of merge.
 	SlowProfile     = "slow.pb.gz"     // inside the SLO-breach windows
@@ -65,6 +66,8 @@ type Meta struct {
 	Latency  *Latency  `json:"latency,omitempty"`
 	// FS is the filesystem lens (fs.jsonl), when it ran.
 	FS *FS `json:"fs,omitempty"`
+	// CPU is the CPU sampler (cpu.jsonl), when it ran.
+	CPU *CPU `json:"cpu,omitempty"`
 
 	// Labels come from whoever asked for the capture (an alert's labels).
 	Labels map[string]string `json:"labels,omitempty"`
@@ -151,4 +154,15 @@ type File struct {
 	Name   string `json:"name"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
+}
+
+// CPU is how the CPU sampler ran: the host's and the target's CPU use and
+// the target cgroup's quota and throttling, every Interval.
+type CPU struct {
+	File     string        `json:"file"`
+	Interval time.Duration `json:"interval_ns"`
+	// CPUs is the number of CPUs online.
+	CPUs int `json:"cpus"`
+	// Cgroup is the target's CPU cgroup when the capture started.
+	Cgroup string `json:"cgroup,omitempty"`
 }

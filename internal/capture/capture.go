@@ -269,11 +269,13 @@ func (c *run) capture(ctx context.Context) error {
 		offStop()
 		return err
 	}
+	cpuStop := c.startCPU(ctx)
 
 	popts := o.Profiler
 	popts.Duration = o.Duration
 	sess, err := profiler.Start(ctx, vm, popts)
 	if err != nil {
+		cpuStop()
 		latStop()
 		fsStop()
 		offStop()
@@ -311,6 +313,7 @@ func (c *run) capture(ctx context.Context) error {
 			c.warn("%s", wmsg)
 		}
 	}
+	cpuStop()
 	if err := latStop(); err != nil {
 		errs = append(errs, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -17,6 +18,7 @@ import (
 	"github.com/lockscope/lockscope/internal/latency"
 	"github.com/lockscope/lockscope/internal/merge"
 	"github.com/lockscope/lockscope/internal/report"
+	"github.com/lockscope/lockscope/internal/verdict"
 )
 
 // Files merge adds to a bundle besides the profiles named in package bundle.
@@ -130,6 +132,12 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 			return nil, err
 		}
 	}
+	vin := merge.VerdictInput(res, opt)
+	vin.FS = fsEvidence(sum.FS)
+	if vin.CPU, err = cpuEvidence(b, ws); err != nil {
+		return nil, err
+	}
+	sum.Verdict = verdict.Decide(vin)
 	blame, err := merge.BlameProfile(res.All)
 	if err != nil {
 		return nil, err
@@ -331,4 +339,35 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// fsEvidence names, for the verdict, the filesystems the target's slow
+// operations were on and their journals' long commits.
+func fsEvidence(s *merge.FSSummary) *verdict.FSEvidence {
+	if s == nil {
+		return nil
+	}
+	ev := &verdict.FSEvidence{}
+	long := map[string]int{}
+	for _, j := range s.Journal {
+		if j.Long > 0 || j.Count > 0 {
+			ev.Journal = append(ev.Journal, fmt.Sprintf("%s on %s: %d, p99 %v, max %v, %d of at least %v",
+				j.Kind, j.Dev, j.Count, j.P99.Round(time.Microsecond), j.Max.Round(time.Microsecond), j.Long, s.LongCommit))
+		}
+		long[j.Dev] += j.Long
+	}
+	// Devices the slow operations were on, most long commits first.
+	for _, d := range s.Devices {
+		if len(s.Devices) > 1 && long[d.Dev] == 0 {
+			continue
+		}
+		desc := d.Dev + " " + d.FSType
+		for _, o := range strings.Split(d.Options, ",") {
+			if strings.HasPrefix(o, "data=") || o == "fast_commit" || strings.HasPrefix(o, "commit=") || strings.HasPrefix(o, "journal") {
+				desc += " " + o
+			}
+		}
+		ev.Devices = append(ev.Devices, desc+" at "+d.MountPoint)
+	}
+	return ev
 }

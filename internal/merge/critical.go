@@ -216,11 +216,22 @@ func (w *walker) rest(tid uint32, iv *interval, a, b int64, depth int, chain []u
 			wk = rs[i].holder
 		}
 	}
+	if usable(wk) && jvmInternal(w.m.threads[wk].name) {
+		// Woken by the JVM's own threads (the attach listener starting
+		// the profiler, the VM thread after a safepoint): pauses are
+		// charged above, the rest is no cause of the target's.
+		w.l.Unattributed += w.m.slowPart(a, b)
+		return
+	}
 	if usable(wk) && !isSleep(iv.ctx) {
 		w.follow(wk, a, b, depth+1, append(chain, tid), via, waiter)
 		return
 	}
 	switch {
+	case len(iv.ctx) == 0 && !iv.runnable && (kind == verdict.Other || kind == ""):
+		// A futex (or another kernel wait) with no Java context and no
+		// waker to follow: nothing says what it waited for.
+		w.l.Unattributed += w.m.slowPart(a, b)
 	case depth == 0 && iv.wait == waitLock:
 		// The holder is not known: the lock is.
 		c := verdict.Cause{Kind: verdict.Lock, Thread: "", Via: via}

@@ -54,8 +54,14 @@ func sentence(f *Finding) string {
 			f.Pauses, f.Worst.Round(100*time.Microsecond), f.What, waiters)
 	case CPU:
 		fmt.Fprintf(&b, "threads were runnable but not running, waiting for a CPU (%s)", waiters)
+		if f.What != "" {
+			fmt.Fprintf(&b, "; %s", f.What)
+		}
 	case Throttling:
 		fmt.Fprintf(&b, "cgroup CPU throttling: %s threads were runnable while the cgroup had used its CPU quota", waiters)
+		if f.What != "" {
+			fmt.Fprintf(&b, "; %s", f.What)
+		}
 	case Lock:
 		lock := lockName(f.Via)
 		if f.Thread == "" {
@@ -170,6 +176,13 @@ func evidence(f *finding, in Input) []string {
 				}
 				out = append(out, fmt.Sprintf("cgroup %s (%s): throttled %.0f ms/s in the slow windows vs %.0f ms/s outside",
 					c.Cgroup, q, 1000*c.ThrottledSlow, 1000*c.ThrottledBase))
+				if f.Kind == Throttling {
+					f.What = fmt.Sprintf("the cgroup %s (%s) was throttled %.0f ms per second in the slow windows vs %.0f outside",
+						c.Cgroup, q, 1000*c.ThrottledSlow, 1000*c.ThrottledBase)
+				}
+			}
+			if f.Kind == CPU {
+				f.What = fmt.Sprintf("the host's %d CPUs were %.0f%% busy in the slow windows vs %.0f%% outside", c.CPUs, 100*c.HostBusySlow, 100*c.HostBusyBase)
 			}
 			out = append(out, fmt.Sprintf("host CPU busy %.0f%% in the slow windows vs %.0f%% outside (%d CPUs); the target used %.2f CPUs vs %.2f",
 				100*c.HostBusySlow, 100*c.HostBusyBase, c.CPUs, c.TargetSlow, c.TargetBase))

@@ -128,6 +128,8 @@ const (
 	maxP     = 0.01
 	minRate  = 0.05
 	minShare = 0.10
+	// dominantShare is the share that stands out without alignment.
+	dominantShare = 0.3
 	shifts   = 400
 	// listShare is the least share a finding needs to be listed (it
 	// prints as a whole percentage).
@@ -181,7 +183,12 @@ func Decide(in Input) *Verdict {
 		}
 		f.Share = float64(f.Excess) / total
 		rate := f.Excess.Seconds() / slowS
-		f.StandsOut = f.P <= maxP && rate >= minRate && f.Share >= minShare
+		// Aligned with the windows, or (a cause that lasts longer than
+		// the windows it makes, like CPU hogs or a quota: shifted windows
+		// land in its other periods as often) most of the excess at
+		// twice the baseline's rate.
+		f.StandsOut = rate >= minRate && f.Share >= minShare &&
+			(f.P <= maxP || f.Share >= dominantShare && f.SlowRate >= 2*f.BaseRate)
 		if f.Kind == CPU && in.CPU != nil && throttled(in.CPU) {
 			f.Kind = Throttling
 		}
