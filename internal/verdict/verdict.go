@@ -130,7 +130,7 @@ const (
 	minShare = 0.10
 	// dominantShare is the share that stands out without alignment.
 	dominantShare = 0.3
-	shifts   = 400
+	shifts        = 400
 	// listShare is the least share a finding needs to be listed (it
 	// prints as a whole percentage).
 	listShare = 0.01
