@@ -362,10 +362,17 @@ func fsEvidence(s *merge.FSSummary) *verdict.FSEvidence {
 			continue
 		}
 		desc := d.Dev + " " + d.FSType
+		var opts []string
 		for _, o := range strings.Split(d.Options, ",") {
 			if strings.HasPrefix(o, "data=") || o == "fast_commit" || strings.HasPrefix(o, "commit=") || strings.HasPrefix(o, "journal") {
-				desc += " " + o
+				opts = append(opts, o)
 			}
+		}
+		if d.FSType == "ext4" && !strings.Contains(d.Options, "data=") {
+			opts = append(opts, "data=ordered") // ext4's default, not listed among the options
+		}
+		if len(opts) > 0 {
+			desc += " (" + strings.Join(opts, ",") + ")"
 		}
 		ev.Devices = append(ev.Devices, desc+" at "+d.MountPoint)
 	}

@@ -133,12 +133,12 @@ func TestScenarioDemoHandoff(t *testing.T) {
 }
 
 // TestScenarioDemoJournal: the broker fsyncs inside the append lock every
-// few appends, on a loop-mounted ext4 whose journal neighbours load in
+// few appends, on a loop-mounted ext4 whose journal a neighbour loads in
 // windows (1.5 s on, 2 s off): Allegro's cause.
 func TestScenarioDemoJournal(t *testing.T) {
 	logs := loopfs.Mount(t, loopfs.Options{SizeMiB: 512, DirectIO: true})
-	s := demoRun{cfg: demobroker.Config{LogDir: filepath.Join(logs, "kafka-logs"), FlushMessages: 5, PressureThreads: 4,
-		FaultOn: 1500 * time.Millisecond, FaultOff: 2 * time.Second}}.run(t)
+	s := demoRun{cfg: demobroker.Config{LogDir: filepath.Join(logs, "kafka-logs"), FlushMessages: 5},
+		fault: cycling(func(int) Fault { return JournalPressureBulk(logs, 2, 64) })}.run(t)
 	f := top(t, s)
 	if f.Kind != verdict.Filesystem || !strings.HasPrefix(f.Kernel, "jbd2") && !strings.Contains(f.Syscall, "sync") {
 		t.Errorf("top cause %+v, want the filesystem (a journal commit or a sync)", f.Cause)

@@ -122,11 +122,36 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // scheduler and GC of the test are not in the way, and killing their
 // process groups is a complete cleanup.
 func JournalPressure(dir string, threads int) Fault {
+	return JournalPressureChunks(dir, threads, 256)
+}
+
+// JournalPressureBulk is a neighbour that writes mib MiB to the page cache
+// and then fsyncs it, over and over (dd conv=fsync), on threads processes:
+// each fsync makes a journal commit that, in ext4's data=ordered mode,
+// must first write those mib MiB out, and every other sync on the
+// filesystem waits for that commit. It costs little CPU (the writeback is
+// the disk's work), so the fault stays the filesystem's on a small machine.
+func JournalPressureBulk(dir string, threads, mib int) Fault {
+	return pressure(dir, threads, fmt.Sprintf(`while :; do dd if=/dev/zero of="$1" bs=1M count=%d conv=fsync status=none || exit 1; done`, mib))
+}
+
+// JournalPressureChunks is JournalPressure writing chunkKiB at a time: few
+// writers of large chunks load the journal and the disk with little CPU
+// (many small writers on a small machine saturate its CPUs too, and the
+// fault is then no longer only the filesystem's).
+func JournalPressureChunks(dir string, threads, chunkKiB int) Fault {
+	if chunkKiB <= 0 {
+		return func() (func() error, error) { return nil, fmt.Errorf("journal pressure: chunks of %d KiB", chunkKiB) }
+	}
+	return pressure(dir, threads, fmt.Sprintf(`while :; do dd if=/dev/zero of="$1" bs=%dK count=8 oflag=dsync status=none || exit 1; done`, chunkKiB))
+}
+
+// pressure runs script (given its file as $1) on threads processes.
+func pressure(dir string, threads int, script string) Fault {
 	return func() (func() error, error) {
 		if threads <= 0 {
 			return nil, fmt.Errorf("journal pressure: %d threads", threads)
 		}
-		const script = `while :; do dd if=/dev/zero of="$1" bs=256K count=8 oflag=dsync status=none || exit 1; done`
 		files := make([]string, threads)
 		ps, err := startProcs(threads, func(i int) *exec.Cmd {
 			files[i] = filepath.Join(dir, fmt.Sprintf("journal-pressure-%d", i))

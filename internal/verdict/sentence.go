@@ -33,7 +33,10 @@ func sentence(f *Finding) string {
 	waiters := strings.Join(f.Waiters, ", ")
 	self := f.Via == "" || len(f.Waiters) == 1 && f.Waiters[0] == f.Thread
 	through := "directly"
-	if f.Via != "" {
+	switch {
+	case strings.HasPrefix(f.Via, "lock"):
+		through = "on the " + lockName(f.Via)
+	case f.Via != "":
 		through = "through " + f.Via
 	}
 	switch f.Kind {

@@ -224,6 +224,7 @@ type finding struct {
 	series     []float32
 	waiters    map[string]int64
 	kernels    map[string]int64 // slow time by innermost kernel function
+	vias       map[string]int64 // time by mechanism
 }
 
 func (f *finding) key() string {
@@ -246,9 +247,10 @@ func group(evs []*Evidence) []*finding {
 			c = Cause{Kind: GC}
 		case Filesystem, Socket, Reclaim:
 			// One wait of one thread pool, whichever kernel function it
-			// ended in (a journal commit, a page's writeback): the
-			// largest names it, the others are listed.
-			c.Kernel = ""
+			// ended in (a journal commit, a page's writeback) and whether
+			// its Java context was caught: the largest names it, the
+			// others are listed.
+			c.Kernel, c.Java, c.App = "", "", ""
 		case Lock, Handoff, Sleep, Other:
 			// One activity of one thread pool, whether its own threads
 			// waited in it or others waited for them: a holder sleeping
@@ -267,15 +269,16 @@ func group(evs []*Evidence) []*finding {
 			// What others waited for (through a lock or a hand-off)
 			// names it better than its own threads' waiting; evidence
 			// comes largest first, so the main way in wins.
-			f.Kind, f.Via = c.Kind, c.Via
+			f.Kind = c.Kind
 		}
-		if f.Via == "" {
-			// Evidence comes largest first: the mechanism that led to
-			// most of the waiting names it.
-			f.Via = c.Via
+		if c.Via != "" {
+			if f.vias == nil {
+				f.vias = map[string]int64{}
+			}
+			f.vias[c.Via] += e.Slow + e.Base
 		}
-		if f.App == "" {
-			f.App = c.App
+		if f.Java == "" && e.Java != "" {
+			f.Java, f.App = e.Java, e.App
 		}
 		if e.Kind == Filesystem || e.Kind == Socket || e.Kind == Reclaim {
 			if f.kernels == nil {
@@ -299,7 +302,36 @@ func group(evs []*Evidence) []*finding {
 			f.Worst, f.What = e.Worst, e.What
 		}
 	}
+	for _, f := range out {
+		f.Via = mainVia(f.vias, f.Kind)
+	}
 	return out
+}
+
+// mainVia is the mechanism that led to most of a cause's waiting. A named
+// one (a lock's class, CompletableFuture, a queue) wins over "a futex" or
+// "a condition" (waits whose Java context was not caught) unless those
+// are four times as large; for a lock cause, only locks.
+func mainVia(vias map[string]int64, k Kind) string {
+	best, bestT, anon, anonT := "", int64(0), "", int64(0)
+	for v, t := range vias {
+		if k == Lock && !strings.HasPrefix(v, "lock") {
+			continue
+		}
+		if v == "a futex" || v == "a condition" {
+			if t > anonT || t == anonT && v < anon {
+				anon, anonT = v, t
+			}
+			continue
+		}
+		if t > bestT || t == bestT && v < best {
+			best, bestT = v, t
+		}
+	}
+	if best == "" || anonT > 4*bestT {
+		return anon
+	}
+	return best
 }
 
 func topWaiters(w map[string]int64, n int) []string {

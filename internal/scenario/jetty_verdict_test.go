@@ -1,0 +1,111 @@
+package scenario
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/lockscope/lockscope/internal/loopfs"
+	"github.com/lockscope/lockscope/internal/merge"
+	"github.com/lockscope/lockscope/internal/profiler"
+	"github.com/lockscope/lockscope/internal/verdict"
+)
+
+// jettyRun is a scenario on Debian's jetty9 serving the txlog servlet: the
+// request threads hand each record to the one txlog-sync thread through a
+// queue and wait on a future while it writes and fdatasyncs. The load
+// generator's latency log (a headerless start_ns,duration_ns CSV, as load
+// generators write) arrives after the capture and is joined with
+// merge --latency, as a client's log would be.
+type jettyRun struct {
+	fault func(ctx context.Context, t *testing.T, pid int) (stop func())
+	slo   time.Duration
+}
+
+func (r jettyRun) run(t *testing.T, data string) *merge.Summary {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the capture needs BPF (CI runs as root)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	j := StartJetty(t, JettyOptions{DataDir: data})
+	loadDone := make(chan []Request, 1)
+	go func() {
+		reqs, err := Load(ctx, LoadOptions{URL: j.URL, Workers: 8, Rate: 400, Duration: 15 * time.Second})
+		if err != nil {
+			t.Errorf("load: %v", err)
+		}
+		loadDone <- reqs
+	}()
+	time.Sleep(2 * time.Second) // connections, JIT warm-up
+	if r.fault != nil {
+		defer r.fault(ctx, t, j.PID)()
+	}
+	popts := profiler.DefaultOptions()
+	popts.Profiler = profiler.JFR
+	dir := filepath.Join(t.TempDir(), "bundle")
+	var progress strings.Builder
+	if _, err := capture.Run(ctx, capture.Options{PID: j.PID, Duration: 10 * time.Second, SLO: r.slo, Kind: "service",
+		Latency: "none", Profiler: popts, MinBlock: time.Millisecond, RequireOffCPU: true, Out: dir, Version: "test",
+		Progress: &progress}); err != nil {
+		t.Fatalf("capture: %v\n%s", err, progress.String())
+	}
+	reqs := <-loadDone
+	sum := Summarize(reqs)
+	t.Logf("load: %d requests, %d failed", sum.Requests, sum.Failed)
+	csv := filepath.Join(t.TempDir(), "latency.csv")
+	if err := WriteCSV(csv, reqs, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := capture.MergeBundle(dir, capture.MergeOptions{Latency: "csv:" + csv, SLO: r.slo}); err != nil {
+		t.Fatal(err)
+	}
+	return readSummary(t, dir)
+}
+
+// TestScenarioJettyJournal: neighbours load the journal of the ext4 the
+// txlog is on, in windows; the verdict must name the sync thread's
+// filesystem wait, reached through the hand-off.
+func TestScenarioJettyJournal(t *testing.T) {
+	data := loopfs.Mount(t, loopfs.Options{SizeMiB: 512, DirectIO: true})
+	s := jettyRun{slo: 65 * time.Millisecond, fault: cycling(func(int) Fault { return JournalPressureBulk(data, 2, 64) })}.run(t, data)
+	f := top(t, s)
+	if f.Kind != verdict.Filesystem || f.Thread != "txlog-sync" || !strings.Contains(f.Java, "force") && f.Syscall != "fdatasync" {
+		t.Errorf("top cause %+v, want the txlog-sync thread's fdatasync", f.Cause)
+	}
+	if !strings.Contains(f.Via, "CompletableFuture") || len(f.Waiters) == 0 || !strings.HasPrefix(f.Waiters[0], "qtp") {
+		t.Errorf("top cause reached by %v through %q, want jetty's qtp threads through a CompletableFuture", f.Waiters, f.Via)
+	}
+}
+
+// TestScenarioJettyCPUHogs: 32 busy processes beside jetty, in windows.
+func TestScenarioJettyCPUHogs(t *testing.T) {
+	data := t.TempDir()
+	s := jettyRun{slo: 30 * time.Millisecond, fault: cycling(func(int) Fault { return CPUHogs(32) })}.run(t, data)
+	if f := top(t, s); f.Kind != verdict.CPU {
+		t.Errorf("top cause %+v, want waiting for a CPU", f.Cause)
+	}
+}
+
+// TestScenarioJettyControl: no fault. Whatever slow requests the machine
+// makes by itself, the verdict must not claim a cause.
+func TestScenarioJettyControl(t *testing.T) {
+	data := loopfs.Mount(t, loopfs.Options{SizeMiB: 256, DirectIO: true})
+	s := jettyRun{slo: 65 * time.Millisecond}.run(t, data)
+	if v := s.Verdict; v.Status == verdict.Found {
+		t.Errorf("a cause claimed with no fault injected: %s", v.Answer)
+	}
+}
+
+// TestScenarioDemoControl: the demo broker with no fault.
+func TestScenarioDemoControl(t *testing.T) {
+	s := demoRun{}.run(t)
+	if v := s.Verdict; v.Status == verdict.Found {
+		t.Errorf("a cause claimed with no fault injected: %s", v.Answer)
+	}
+}
