@@ -80,7 +80,9 @@ type Column struct {
 	Grid    *Grid   `json:"grid"`
 	Heatmap *Figure `json:"-"`
 	// FS is what the bundle's filesystem lens found, when it ran.
-	FS      *FSColumn `json:"fs,omitempty"`
+	FS *FSColumn `json:"fs,omitempty"`
+	// Verdict is the bundle's verdict's answer, when it has one.
+	Verdict string `json:"verdict,omitempty"`
 	hm      *HeatMap
 	summary *merge.Summary
 	spans   []Span
@@ -298,6 +300,9 @@ func readInput(arg string, o CompareOptions) (*Column, []point, error) {
 				return nil, nil, err
 			}
 			col.FS = fsColumn(col.summary.FS)
+			if v := col.summary.Verdict; v != nil {
+				col.Verdict = v.Answer
+			}
 		}
 	} else {
 		if kind == "" {
@@ -429,6 +434,11 @@ func (cmp *Comparison) causes(top int) {
 			}
 			shares[k] += share
 		}
+		if v := s.Verdict; v != nil {
+			for _, f := range v.Findings {
+				add("verdict", f.Name(), f.Share)
+			}
+		}
 		for _, l := range s.LockHotSpots {
 			add("lock", l.Frame+" on "+lockClass(l.Class), l.Slow)
 		}
@@ -494,14 +504,15 @@ func lockClass(c string) string {
 }
 
 // causeLists orders the lists of causes as the report does.
-var causeLists = []string{"lock", "blame", "kernel", "offcpu", "wall"}
+var causeLists = []string{"verdict", "lock", "blame", "kernel", "offcpu", "wall"}
 
 var listNames = map[string]string{
-	"lock":   "Lock hot spots (share of lock wait time in the slow windows)",
-	"blame":  "Blame chains (share of the lock site's waiting charged to what the holder did)",
-	"kernel": "Kernel causes (share of off-CPU time in the slow windows)",
-	"offcpu": "Where blocked threads waited (share of off-CPU time in the slow windows)",
-	"wall":   "Top frames (share of wall time in the slow windows)",
+	"verdict": "Verdict (share of the slow windows' excess waiting)",
+	"lock":    "Lock hot spots (share of lock wait time in the slow windows)",
+	"blame":   "Blame chains (share of the lock site's waiting charged to what the holder did)",
+	"kernel":  "Kernel causes (share of off-CPU time in the slow windows)",
+	"offcpu":  "Where blocked threads waited (share of off-CPU time in the slow windows)",
+	"wall":    "Top frames (share of wall time in the slow windows)",
 }
 
 func fmtShare(p *float64) string {
@@ -598,6 +609,11 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 			default:
 				fmt.Fprintf(w, "%s: %.0f%% more of its requests over the SLO than %s\n", c.Name, 100*d, base.Name)
 			}
+		}
+	}
+	for _, c := range cmp.Columns {
+		if c.Verdict != "" {
+			fmt.Fprintf(w, "%s: %s\n", c.Name, c.Verdict)
 		}
 	}
 	// Causes: names left-aligned, shares in fixed-width cells.

@@ -45,6 +45,7 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%d B", n)
 	},
 	"join":     strings.Join,
+	"add":      func(a, b int) int { return a + b },
 	"kframe":   func(s string) string { return strings.TrimSuffix(s, "_[k]") },
 	"sorted":   sortedKV,
 	"sub":      func(a, b time.Duration) time.Duration { return a - b },

@@ -217,6 +217,8 @@ func TestReportOfRealCapture(t *testing.T) {
 		"uninterruptible", "sleeping", // off-CPU states
 		"The merge's summary.txt",
 		`id="blame"`, "data-plane-kafka-request-handler", // blame chains: the append lock's holder
+		`id="answer" class="answer"`, "Thread.sleep (UnifiedLog.stall) while holding the lock", // the verdict, first
+		`id="verdict-causes"`,
 		"orders-", "producer-", // worst requests carry partition and client id
 		b.Meta.Target.JVM,
 	} {

@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// Name names a finding's cause in a few words, the same in every capture
+// that has it (for comparisons).
+func (f *Finding) Name() string { return string(f.Kind) + ": " + f.short() }
+
 // short names a finding's cause in a few words.
 func (f *Finding) short() string {
 	switch f.Kind {
@@ -16,14 +20,11 @@ func (f *Finding) short() string {
 	case Throttling:
 		return "cgroup CPU throttling"
 	}
-	s := f.Thread + " thread"
-	if f.Java != "" {
-		s += " in " + shortFrame(f.Java)
+	who := f.Thread + " thread"
+	if f.Thread == "" {
+		who = "an unidentified holder"
 	}
-	if f.Kernel != "" && f.Kernel != "on CPU" {
-		s += " → " + f.Kernel
-	}
-	return s
+	return who + " in " + f.path()
 }
 
 // sentence is what an operator would write after reading the evidence.
