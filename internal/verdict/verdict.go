@@ -128,8 +128,10 @@ const (
 	maxP     = 0.01
 	minRate  = 0.05
 	minShare = 0.10
-	// dominantShare is the share that stands out without alignment.
+	// dominantShare is the share that stands out without alignment, in
+	// at least minWindows windows.
 	dominantShare = 0.3
+	minWindows    = 5
 	shifts        = 400
 	// listShare is the least share a finding needs to be listed (it
 	// prints as a whole percentage).
@@ -187,8 +189,11 @@ func Decide(in Input) *Verdict {
 		// the windows it makes, like CPU hogs or a quota: shifted windows
 		// land in its other periods as often) most of the excess at
 		// twice the baseline's rate.
+		// The second way needs windows enough to be more than chance:
+		// a lone window just over the SLO is what a machine makes by
+		// itself, and only alignment may name its cause.
 		f.StandsOut = rate >= minRate && f.Share >= minShare &&
-			(f.P <= maxP || f.Share >= dominantShare && f.SlowRate >= 2*f.BaseRate)
+			(f.P <= maxP || in.Windows >= minWindows && f.Share >= dominantShare && f.SlowRate >= 2*f.BaseRate)
 		if f.Kind == CPU && in.CPU != nil && throttled(in.CPU) {
 			f.Kind = Throttling
 		}
@@ -202,8 +207,12 @@ func Decide(in Input) *Verdict {
 	}
 	if len(v.Findings) == 0 || !v.Findings[0].StandsOut {
 		v.Status = NoneStandsOut
-		v.Answer = fmt.Sprintf("No cause stands out: no waiting of the threads grew in the %d slow windows (%v) clearly enough against the rest of the capture to be named",
-			in.Windows, in.SlowTime.Round(time.Millisecond))
+		windows := fmt.Sprintf("%d slow windows", in.Windows)
+		if in.Windows == 1 {
+			windows = "one slow window"
+		}
+		v.Answer = fmt.Sprintf("No cause stands out: no waiting of the threads grew in the %s (%v) clearly enough against the rest of the capture to be named",
+			windows, in.SlowTime.Round(time.Millisecond))
 		if len(v.Findings) > 0 {
 			f := v.Findings[0]
 			v.Answer += fmt.Sprintf("; the largest excess, %s (%.0f%%), lines up with them no better than chance would (p=%.2f) or is too small (%.2f thread-s/s)",
