@@ -148,7 +148,7 @@ func TestScenarioDemoJournal(t *testing.T) {
 // TestScenarioDemoGC: an allocation storm in a 128 MiB serial-collected heap,
 // in windows.
 func TestScenarioDemoGC(t *testing.T) {
-	s := demoRun{cfg: demobroker.Config{GCStormMBs: 400, GCStormRetainMB: 48, FaultOn: 1500 * time.Millisecond, FaultOff: 2 * time.Second,
+	s := demoRun{cfg: demobroker.Config{GCStormMBs: 400, GCStormRetainMB: 64, FaultOn: 1500 * time.Millisecond, FaultOff: 2 * time.Second,
 		JVMArgs: []string{"-Xmx128m", "-Xms128m", "-XX:+UseSerialGC"}}}.run(t)
 	f := top(t, s)
 	if f.Kind != verdict.GC || f.Pauses == 0 {

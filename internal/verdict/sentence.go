@@ -54,8 +54,8 @@ func sentence(f *Finding) string {
 			fmt.Fprintf(&b, "; %s threads waited for it %s", waiters, through)
 		}
 	case GC:
-		fmt.Fprintf(&b, "stop-the-world pauses (%d in the slow windows, the longest %v: %s); %s threads stood still in them",
-			f.Pauses, f.Worst.Round(100*time.Microsecond), f.What, waiters)
+		fmt.Fprintf(&b, "stop-the-world pauses stopped every Java thread (%d in the slow windows, the longest %v: %s)",
+			f.Pauses, f.Worst.Round(100*time.Microsecond), f.What)
 	case CPU:
 		fmt.Fprintf(&b, "threads were runnable but not running, waiting for a CPU (%s)", waiters)
 		if f.What != "" {
