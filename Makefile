@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: help build test test-loaded demo generate lint bench-jfr bench-offcpu bench-sniff bench-capture
+.PHONY: help build test test-loaded demo generate lint bench-jfr bench-offcpu bench-sniff bench-capture bench-merge
 
 help:
 	@echo "build     build bin/lockscope"
@@ -13,7 +13,7 @@ help:
 	@echo "demo      set up, start the demo broker and its load, show produce latency"
 	@echo "generate  regenerate generated code (bpf2go output under bpf/ and internal/offcpu)"
 	@echo "lint      gofmt -l and go vet"
-	@echo "bench-*   benchmarks: bench-jfr, bench-offcpu, bench-sniff, bench-capture (root, quiet machine)"
+	@echo "bench-*   benchmarks: bench-jfr, bench-offcpu, bench-sniff, bench-capture, bench-merge (root, quiet machine)"
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lockscope ./cmd/lockscope
@@ -45,3 +45,6 @@ bench-sniff:
 
 bench-capture:
 	bash scripts/bench-capture.sh
+
+bench-merge:
+	bash scripts/bench-merge.sh

@@ -157,6 +157,7 @@ func Decide(in Input) *Verdict {
 	groups := group(l.Evidence)
 	rng := rand.New(rand.NewPCG(in.Seed, 0x6c6f636b73636f70))
 	offsets := shiftOffsets(rng, l.Bins)
+	sb := slowBins(l.Slow)
 	var total float64
 	for _, f := range groups {
 		f.SlowRate = float64(f.slow) / 1e9 / slowS
@@ -167,7 +168,10 @@ func Decide(in Input) *Verdict {
 		if f.Excess > 0 {
 			total += float64(f.Excess)
 		}
-		f.P = permutationP(f.series, l.Slow, offsets)
+		f.P = 1
+		if len(f.series) == len(l.Slow) {
+			f.P = permutationP(f.series, sb, offsets)
+		}
 	}
 	v.Excess = time.Duration(total)
 	slices.SortFunc(groups, func(a, b *finding) int {
@@ -372,21 +376,40 @@ func shiftOffsets(rng *rand.Rand, bins int) []int {
 	return out
 }
 
+// slowBin is a bin of the ledger that the windows cover, by how much.
+type slowBin struct {
+	i int
+	w float32
+}
+
+// slowBins lists the bins the windows cover: a few percent of all.
+func slowBins(slow []float32) []slowBin {
+	var out []slowBin
+	for i, w := range slow {
+		if w != 0 {
+			out = append(out, slowBin{i, w})
+		}
+	}
+	return out
+}
+
 // permutationP is the share of circular shifts of the window series that
 // catch at least as much of series as the real windows do. Shifting keeps
 // the windows' number, lengths and spacing and the cause's own rhythm, and
 // breaks only their alignment.
-func permutationP(series, slow []float32, offsets []int) float64 {
-	if len(offsets) == 0 || len(series) != len(slow) {
+func permutationP(series []float32, slow []slowBin, offsets []int) float64 {
+	if len(offsets) == 0 {
 		return 1
 	}
+	n := len(series)
 	dot := func(off int) float64 {
 		var s float64
-		n := len(slow)
-		for i, w := range slow {
-			if w != 0 {
-				s += float64(w) * float64(series[(i+off)%n])
+		for _, b := range slow {
+			j := b.i + off
+			if j >= n {
+				j -= n
 			}
+			s += float64(b.w) * float64(series[j])
 		}
 		return s
 	}

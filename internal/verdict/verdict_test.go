@@ -147,3 +147,33 @@ func TestLoneWindowNeedsAlignment(t *testing.T) {
 	}
 	t.Logf("%s", v.Answer)
 }
+
+// BenchmarkDecide: a 60 s capture's ledger (6000 bins of 10 ms) with 100
+// causes and 30 windows: the permutation test's cost.
+func BenchmarkDecide(b *testing.B) {
+	const bins = 6000
+	rng := rand.New(rand.NewPCG(7, 8))
+	l := &Ledger{Bin: 10e6, Bins: bins, Slow: make([]float32, bins), OffCPU: true}
+	for w := 0; w < 30; w++ {
+		s := rng.IntN(bins - 10)
+		for i := s; i < s+8; i++ {
+			l.Slow[i] = 1
+		}
+	}
+	for c := 0; c < 100; c++ {
+		e := &Evidence{Cause: Cause{Kind: Other, Thread: "t", Java: strings.Repeat("x", c)}, Series: make([]float32, bins), Waiters: map[string]int64{"w": 1}}
+		for i := range bins {
+			e.Series[i] = float32(rng.IntN(3)) * 1e6
+			if l.Slow[i] == 1 {
+				e.Slow += int64(e.Series[i])
+			} else {
+				e.Base += int64(e.Series[i])
+			}
+		}
+		l.Evidence = append(l.Evidence, e)
+	}
+	b.ResetTimer()
+	for range b.N {
+		Decide(Input{Ledger: l, SlowTime: 2400 * time.Millisecond, BaseTime: 57600 * time.Millisecond, Windows: 30})
+	}
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Measures merging a 60 s capture of the demo broker (with its stall fault,
+# so the verdict has slow windows to explain): time and peak RSS of
+# lockscope merge, which reads the recording, the off-CPU and filesystem
+# streams, the requests and the CPU samples, and writes every output with
+# the verdict.
+#
+#   scripts/bench-merge.sh [SECONDS] [MERGES]     (default a 60 s capture, merged 3 times)
+#
+# Run as root on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+merges=${2:-3}
+work=$(mktemp -d /tmp/lockscope-bench-merge.XXXXXX)
+broker=""
+cleanup() {
+	[[ -n $broker ]] && { kill "$broker" 2>/dev/null; wait "$broker" 2>/dev/null || true; }
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+make build >/dev/null
+go build -o "$work/loadgen" ./scripts/loadgen
+mkdir -p "$work/classes"
+javac -d "$work/classes" $(find scripts/demobroker/src -name '*.java')
+java -cp "$work/classes" kafka.Kafka --port=0 --log-dir="$work/logs" --stall-ms=150 --stall-every=1000 >"$work/broker.out" 2>&1 &
+broker=$!
+for _ in $(seq 100); do grep -q 'listening on' "$work/broker.out" && break; sleep 0.2; done
+addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/broker.out" | awk '{print $3}')
+port=${addr##*:}
+"$work/loadgen" --brokers "$addr" --rate 1000 --clients 8 --duration 5s --interval 5s >/dev/null
+
+bin/lockscope capture --pid "$broker" --duration "${secs}s" --latency "kafka:$port" --iface lo -o "$work/bundle" >/dev/null 2>&1 &
+cap=$!
+sleep 2
+"$work/loadgen" --brokers "$addr" --rate 1000 --clients 8 --duration "$((secs + 2))s" --interval "$((secs + 2))s" >/dev/null
+wait "$cap"
+du -sh "$work/bundle" | awk -v s="$secs" '{print s " s bundle: " $1}'
+for i in $(seq "$merges"); do
+	/usr/bin/time -f "merge $i: %e s, %M KB max RSS" bin/lockscope merge "$work/bundle" >/dev/null
+done
+head -1 "$work/bundle/summary.txt"
