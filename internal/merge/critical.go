@@ -216,6 +216,13 @@ func (w *walker) rest(tid uint32, iv *interval, a, b int64, depth int, chain []u
 			wk = rs[i].holder
 		}
 	}
+	if usable(wk) && strings.HasPrefix(w.m.threads[wk].name, "VM Thread") {
+		// Woken by the VM thread: the end of a safepoint, which the
+		// recording has no event for (async-profiler records GC and
+		// safepoint events only with jfrsync).
+		w.charge(verdict.Cause{Kind: verdict.GC, Java: "safepoint"}, waiter, a, b)
+		return
+	}
 	if usable(wk) && jvmInternal(w.m.threads[wk].name) {
 		// Woken by the JVM's own threads (the attach listener starting
 		// the profiler, the VM thread after a safepoint): pauses are

@@ -54,6 +54,10 @@ func sentence(f *Finding) string {
 			fmt.Fprintf(&b, "; %s threads waited for it %s", waiters, through)
 		}
 	case GC:
+		if f.Pauses == 0 {
+			b.WriteString("stop-the-world pauses stopped every Java thread (seen as the VM thread waking them: the recording has no GC or safepoint events; with async-profiler, add jfrsync)")
+			break
+		}
 		fmt.Fprintf(&b, "stop-the-world pauses stopped every Java thread (%d in the slow windows, the longest %v: %s)",
 			f.Pauses, f.Worst.Round(100*time.Microsecond), f.What)
 	case CPU:
@@ -192,7 +196,9 @@ func evidence(f *finding, in Input) []string {
 				100*c.HostBusySlow, 100*c.HostBusyBase, c.CPUs, c.TargetSlow, c.TargetBase))
 		}
 	case GC:
-		out = append(out, fmt.Sprintf("%d stop-the-world pauses in the slow windows, the longest %v (%s)", f.Pauses, f.Worst.Round(100*time.Microsecond), f.What))
+		if f.Pauses > 0 {
+			out = append(out, fmt.Sprintf("%d stop-the-world pauses in the slow windows, the longest %v (%s)", f.Pauses, f.Worst.Round(100*time.Microsecond), f.What))
+		}
 	}
 	return out
 }

@@ -1,0 +1,83 @@
+package merge
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lockscope/lockscope/internal/bundle"
+	"github.com/lockscope/lockscope/internal/latency"
+	"github.com/lockscope/lockscope/internal/offcpu"
+	"github.com/lockscope/lockscope/internal/verdict"
+)
+
+func kstack(names ...string) []bundle.Frame {
+	var out []bundle.Frame
+	for _, n := range names {
+		out = append(out, bundle.Frame{Name: n, Kind: bundle.KindKernel})
+	}
+	return out
+}
+
+const msU = uint64(time.Millisecond)
+
+// TestLedgerFollowsWakers: a request thread parked on a futex is woken by
+// the sync thread, which spent most of that time in fdatasync waiting for a
+// journal commit: the request thread's wait is the filesystem's, through the
+// hand-off; its run-queue time after the wakeup is the CPU's; a wait woken
+// by the VM thread is a safepoint's; an epoll wait is a wait for work.
+func TestLedgerFollowsWakers(t *testing.T) {
+	futex := kstack("futex_do_wait", "futex_wait", "__x64_sys_futex")
+	fsync := kstack("jbd2_log_wait_commit", "ext4_sync_file", "__x64_sys_fdatasync")
+	in := Input{OffCPU: offcpuStream(t,
+		// qtp-1 waits 1000..1200 ms, woken by txlog-sync at 1180, runs at 1200.
+		bundle.Interval{TID: 10, TGID: 1, Thread: "qtp-1", Start: 1000 * msU, End: 1200 * msU, Wakeup: 1180 * msU,
+			State: offcpu.Sleeping, WakerTID: 20, Kernel: futex},
+		// txlog-sync: in fdatasync 1010..1170, on the CPU around it.
+		bundle.Interval{TID: 20, TGID: 1, Thread: "txlog-sync", Start: 1010 * msU, End: 1170 * msU,
+			State: offcpu.Uninterruptible, Kernel: fsync},
+		// qtp-2 waits 2000..2050 ms for a safepoint's end.
+		bundle.Interval{TID: 11, TGID: 1, Thread: "qtp-2", Start: 2000 * msU, End: 2050 * msU,
+			State: offcpu.Sleeping, WakerTID: 30, Kernel: futex},
+		bundle.Interval{TID: 30, TGID: 1, Thread: "VM Thread", Start: 1500 * msU, End: 1990 * msU,
+			State: offcpu.Sleeping, Kernel: futex},
+		// A selector waiting for input: not a cause.
+		bundle.Interval{TID: 12, TGID: 1, Thread: "qtp-3", Start: 1000 * msU, End: 2500 * msU,
+			State: offcpu.Sleeping, Kernel: kstack("ep_poll", "do_epoll_wait")},
+	)}
+	ws := windows(latency.Window{Start: int64(900 * msU), End: int64(2100 * msU)})
+	res, err := Merge(in, Options{Windows: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := res.Ledger
+	got := map[verdict.Kind]int64{}
+	var fs *verdict.Evidence
+	for _, e := range l.Evidence {
+		got[e.Kind] += e.Slow
+		if e.Kind == verdict.Filesystem && e.Waiters["qtp"] > 0 {
+			fs = e
+		}
+	}
+	if fs == nil || fs.Thread != "txlog-sync" || fs.Kernel != "jbd2_log_wait_commit" || fs.Syscall != "fdatasync" || fs.Via != "a futex" {
+		t.Fatalf("no filesystem cause reached from qtp through the hand-off: %+v", l.Evidence)
+	}
+	// qtp-1: 160 ms in the sync thread's fdatasync, 20 ms of its on-CPU
+	// work around it, 20 ms runnable; txlog-sync's own 160 ms.
+	if want := int64(320 * msU); got[verdict.Filesystem] != want {
+		t.Errorf("filesystem %v, want %v", time.Duration(got[verdict.Filesystem]), time.Duration(want))
+	}
+	if want := int64(20 * msU); got[verdict.CPU] != want {
+		t.Errorf("cpu %v, want %v", time.Duration(got[verdict.CPU]), time.Duration(want))
+	}
+	if want := int64(20 * msU); got[verdict.Handoff] != want {
+		t.Errorf("hand-off (the sync thread on the CPU) %v, want %v", time.Duration(got[verdict.Handoff]), time.Duration(want))
+	}
+	if want := int64(50 * msU); got[verdict.GC] != want {
+		t.Errorf("safepoint %v, want %v", time.Duration(got[verdict.GC]), time.Duration(want))
+	}
+	if l.Idle != int64(1100*msU) {
+		t.Errorf("idle %v, want the selector's 1.1 s inside the window", time.Duration(l.Idle))
+	}
+	v := verdict.Decide(VerdictInput(res, Options{Windows: ws}))
+	t.Logf("%s", v.Answer)
+}
