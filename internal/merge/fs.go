@@ -111,6 +111,10 @@ type FSOverlap struct {
 	Within           int `json:"within_requests"`
 	WithinLongCommit int `json:"within_with_long_commit"`
 	WithinSlowOp     int `json:"within_with_slow_op"`
+	// Partitioned says the requests named their topic-partitions (Kafka
+	// sources); without them (a CSV, a server's log) a request is related
+	// to any slow operation of the target.
+	Partitioned bool `json:"partitioned"`
 }
 
 // FSSlowOp is one slow operation and the journal event that overlapped it.
@@ -315,6 +319,7 @@ func SummarizeFS(d *bundle.FSData, meta *bundle.FS, reqs []FSRequest, windows *l
 			// any slow operation of the broker.
 			w = slowOps.overlaps(r.Start, r.End)
 		}
+		s.Overlap.Partitioned = s.Overlap.Partitioned || len(r.Partitions) > 0
 		for _, tp := range r.Partitions {
 			if ps := partOps[tp]; ps != nil && ps.overlaps(r.Start, r.End) {
 				w = true
@@ -438,14 +443,22 @@ func (s *FSSummary) sentence() string {
 	var parts []string
 	switch {
 	case o.Slow > 0 && o.Commits > 0:
-		parts = append(parts, fmt.Sprintf("%.0f%% of over-SLO requests overlapped a journal commit (jbd2 or fast commit) ≥ %v on the log dir's device (%.0f%% of requests within the SLO did)",
-			pct(o.SlowLongCommit, o.Slow), s.LongCommit, pct(o.WithinLongCommit, o.Within)))
+		where := "the log dir's device"
+		if !o.Partitioned {
+			where = "the target's devices"
+		}
+		parts = append(parts, fmt.Sprintf("%.0f%% of over-SLO requests overlapped a journal commit (jbd2 or fast commit) ≥ %v on %s (%.0f%% of requests within the SLO did)",
+			pct(o.SlowLongCommit, o.Slow), s.LongCommit, where, pct(o.WithinLongCommit, o.Within)))
 	case o.LogForces > 0:
 		parts = append(parts, fmt.Sprintf("the log dir's device is XFS: its %d log forces are instants, not commits with a length, so requests are related to the broker's own syncs", o.LogForces))
 	}
 	if o.Slow > 0 {
-		parts = append(parts, fmt.Sprintf("%.0f%% overlapped a write or sync slower than %v on their own partition's files (%.0f%% within the SLO)",
-			pct(o.SlowSlowOp, o.Slow), s.Min, pct(o.WithinSlowOp, o.Within)))
+		files := "on their own partition's files"
+		if !o.Partitioned {
+			files = "on any file of the target (the latency source names no partitions)"
+		}
+		parts = append(parts, fmt.Sprintf("%.0f%% overlapped a write or sync slower than %v %s (%.0f%% within the SLO)",
+			pct(o.SlowSlowOp, o.Slow), s.Min, files, pct(o.WithinSlowOp, o.Within)))
 	}
 	if len(s.Slowest) > 0 {
 		w := s.Slowest[0]

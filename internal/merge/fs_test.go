@@ -123,3 +123,26 @@ func TestSummarizeFSOnXFS(t *testing.T) {
 		t.Errorf("sentence %q", s.Sentence)
 	}
 }
+
+// TestSummarizeFSWithoutPartitions: requests from a CSV or a server's log
+// name no partitions; each is related to any slow operation of the target,
+// and the sentence says so instead of speaking of partitions.
+func TestSummarizeFSWithoutPartitions(t *testing.T) {
+	txlog := &bundle.FSFileInfo{Path: "/data/txlog.dat", Dev: "7:0"}
+	d := &bundle.FSData{
+		Ops: []bundle.FSOp{{Op: "fdatasync", File: txlog, TID: 7, Thread: "txlog-sync", Start: uint64(100 * ms), End: uint64(180 * ms)}},
+		Journal: []bundle.JournalEvent{
+			{Kind: bundle.JournalJBD2Commit, Dev: "7:0", Transaction: 9, Start: uint64(105 * ms), End: uint64(178 * ms)},
+		},
+	}
+	reqs := []FSRequest{{Start: 90 * ms, End: 190 * ms, OverSLO: true}, {Start: 300 * ms, End: 305 * ms}}
+	s := SummarizeFS(d, nil, reqs, nil, FSOptions{})
+	if o := s.Overlap; o.Partitioned || o.SlowLongCommit != 1 || o.SlowSlowOp != 1 || o.WithinSlowOp != 0 {
+		t.Errorf("overlap %+v", o)
+	}
+	for _, want := range []string{"100% of over-SLO requests overlapped a journal commit", "on the target's devices", "on any file of the target"} {
+		if !strings.Contains(s.Sentence, want) {
+			t.Errorf("sentence %q lacks %q", s.Sentence, want)
+		}
+	}
+}
