@@ -7,7 +7,8 @@
 #
 #   scripts/bench-merge.sh [SECONDS] [MERGES]     (default a 60 s capture, merged 3 times)
 #
-# Run as root on an otherwise idle machine.
+# Run as root on an otherwise idle machine. BENCH_KEEP=DIR keeps the bundle
+# there (to profile the merge, say).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -41,3 +42,6 @@ for i in $(seq "$merges"); do
 	/usr/bin/time -f "merge $i: %e s, %M KB max RSS" bin/lockscope merge "$work/bundle" >/dev/null
 done
 head -1 "$work/bundle/summary.txt"
+if [[ -n ${BENCH_KEEP:-} ]]; then
+	rm -rf "$BENCH_KEEP" && cp -r "$work/bundle" "$BENCH_KEEP" && echo "bundle kept in $BENCH_KEEP"
+fi

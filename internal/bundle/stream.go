@@ -3,9 +3,9 @@ package bundle
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	fastjson "github.com/goccy/go-json"
 	"io"
 	"os"
 )
@@ -32,7 +32,7 @@ func readStream[L any](r io.Reader, what, format string, version, bufSize int,
 		}
 		if len(bytes.TrimSpace(b)) > 0 {
 			var l L
-			if err := json.Unmarshal(b, &l); err != nil {
+			if err := fastjson.Unmarshal(b, &l); err != nil {
 				return fmt.Errorf("%s stream line %d: %w", what, lineNo, err)
 			}
 			if !headed {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	fastjson "github.com/goccy/go-json"
 	"io"
 	"net/netip"
 	"time"
@@ -67,7 +68,7 @@ func (r *Request) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads the form MarshalJSON writes.
 func (r *Request) UnmarshalJSON(b []byte) error {
 	var j jsonRequest
-	if err := json.Unmarshal(b, &j); err != nil {
+	if err := fastjson.Unmarshal(b, &j); err != nil {
 		return err
 	}
 	st, err := ParseStatus(j.Status)
