@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,8 +24,37 @@ import (
 // generators write) arrives after the capture and is joined with
 // merge --latency, as a client's log would be.
 type jettyRun struct {
-	fault func(ctx context.Context, t *testing.T, pid int) (stop func())
-	slo   time.Duration
+	fault   func(ctx context.Context, t *testing.T, j *Jetty) (stop func())
+	slo     time.Duration
+	jvmArgs []string
+}
+
+// onPID adapts a fault on the server's pid to a jettyRun's.
+func onPID(f func(ctx context.Context, t *testing.T, pid int) func()) func(context.Context, *testing.T, *Jetty) func() {
+	return func(ctx context.Context, t *testing.T, j *Jetty) func() { return f(ctx, t, j.PID) }
+}
+
+// cacheStorm is a fault of the server's own: two clients refreshing its
+// cache (/cache?mb=32, an allocation storm in its heap) back to back.
+func cacheStorm(j *Jetty) Fault {
+	url := strings.TrimSuffix(j.URL, "/append") + "/cache?mb=32"
+	return func() (func() error, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{}, 2)
+		for range 2 {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for ctx.Err() == nil {
+					req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}
+			}()
+		}
+		return func() error { cancel(); <-done; <-done; return nil }, nil
+	}
 }
 
 func (r jettyRun) run(t *testing.T, data string) *merge.Summary {
@@ -33,7 +64,7 @@ func (r jettyRun) run(t *testing.T, data string) *merge.Summary {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	j := StartJetty(t, JettyOptions{DataDir: data})
+	j := StartJetty(t, JettyOptions{DataDir: data, JVMArgs: r.jvmArgs})
 	loadDone := make(chan []Request, 1)
 	go func() {
 		reqs, err := Load(ctx, LoadOptions{URL: j.URL, Workers: 8, Rate: 400, Duration: 15 * time.Second})
@@ -44,7 +75,7 @@ func (r jettyRun) run(t *testing.T, data string) *merge.Summary {
 	}()
 	time.Sleep(2 * time.Second) // connections, JIT warm-up
 	if r.fault != nil {
-		defer r.fault(ctx, t, j.PID)()
+		defer r.fault(ctx, t, j)()
 	}
 	popts := profiler.DefaultOptions()
 	popts.Profiler = profiler.JFR
@@ -73,7 +104,7 @@ func (r jettyRun) run(t *testing.T, data string) *merge.Summary {
 // filesystem wait, reached through the hand-off.
 func TestScenarioJettyJournal(t *testing.T) {
 	data := loopfs.Mount(t, loopfs.Options{SizeMiB: 512, DirectIO: true})
-	s := jettyRun{slo: 65 * time.Millisecond, fault: cycling(func(int) Fault { return JournalPressureBulk(data, 2, 64) })}.run(t, data)
+	s := jettyRun{slo: 65 * time.Millisecond, fault: onPID(cycling(func(int) Fault { return JournalPressureBulk(data, 2, 64) }))}.run(t, data)
 	f := top(t, s)
 	if f.Kind != verdict.Filesystem || f.Thread != "txlog-sync" || !strings.Contains(f.Java, "force") && f.Syscall != "fdatasync" {
 		t.Errorf("top cause %+v, want the txlog-sync thread's fdatasync", f.Cause)
@@ -86,7 +117,7 @@ func TestScenarioJettyJournal(t *testing.T) {
 // TestScenarioJettyCPUHogs: 32 busy processes beside jetty, in windows.
 func TestScenarioJettyCPUHogs(t *testing.T) {
 	data := t.TempDir()
-	s := jettyRun{slo: 30 * time.Millisecond, fault: cycling(func(int) Fault { return CPUHogs(32) })}.run(t, data)
+	s := jettyRun{slo: 30 * time.Millisecond, fault: onPID(cycling(func(int) Fault { return CPUHogs(32) }))}.run(t, data)
 	if f := top(t, s); f.Kind != verdict.CPU {
 		t.Errorf("top cause %+v, want waiting for a CPU", f.Cause)
 	}
@@ -107,5 +138,31 @@ func TestScenarioDemoControl(t *testing.T) {
 	s := demoRun{}.run(t)
 	if v := s.Verdict; v.Status == verdict.Found {
 		t.Errorf("a cause claimed with no fault injected: %s", v.Answer)
+	}
+}
+
+// TestScenarioJettyGC: the server's own cache refreshes allocate in bursts
+// (windows) in a 128 MiB serial-collected heap.
+func TestScenarioJettyGC(t *testing.T) {
+	data := t.TempDir()
+	r := jettyRun{slo: 65 * time.Millisecond, jvmArgs: []string{"-Xms128m", "-Xmx128m", "-XX:+UseSerialGC"}}
+	r.fault = func(ctx context.Context, t *testing.T, j *Jetty) func() {
+		return cycling(func(int) Fault { return cacheStorm(j) })(ctx, t, j.PID)
+	}
+	s := r.run(t, data)
+	if f := top(t, s); f.Kind != verdict.GC || f.Pauses == 0 {
+		t.Errorf("top cause %+v (%d pauses), want stop-the-world GC pauses", f.Cause, f.Pauses)
+	}
+}
+
+// TestScenarioJettyCgroupQuota: jetty's threads in a cgroup limited to a
+// fifth of a CPU, in windows.
+func TestScenarioJettyCgroupQuota(t *testing.T) {
+	data := t.TempDir()
+	s := jettyRun{slo: 65 * time.Millisecond, fault: onPID(cycling(func(pid int) Fault {
+		return CgroupQuota(pid, 20*time.Millisecond, 100*time.Millisecond)
+	}))}.run(t, data)
+	if f := top(t, s); f.Kind != verdict.Throttling {
+		t.Errorf("top cause %+v, want cgroup CPU throttling", f.Cause)
 	}
 }
