@@ -130,7 +130,7 @@ func (w *walker) charge(c verdict.Cause, waiter string, s, e int64) {
 	slow := w.m.slowPart(s, e)
 	ev.Slow += slow
 	ev.Base += e - s - slow
-	if slow > 0 {
+	if slow > 0 && waiter != "" {
 		ev.Waiters[waiter] += slow
 	}
 	w.spread(ev.Series, s, e, 1)
@@ -189,7 +189,13 @@ func (w *walker) rest(tid uint32, iv *interval, a, b int64, depth int, chain []u
 	own := func(k verdict.Kind) {
 		c := verdict.Cause{Kind: k, Thread: pprofbuild.ThreadPool(th.name), Kernel: kernel, Syscall: syscall, Via: via}
 		c.Java, c.App = javaFrames(iv.ctx)
-		w.charge(c, waiter, a, b)
+		who := waiter
+		if depth == 0 {
+			// The thread's own wait: it counts, but the waiters are
+			// those it held up.
+			who = ""
+		}
+		w.charge(c, who, a, b)
 	}
 	switch kind {
 	case verdict.Filesystem, verdict.Socket, verdict.Reclaim:

@@ -32,7 +32,7 @@ func sentence(f *Finding) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%.0f%% of the slow windows' excess waiting: ", 100*f.Share)
 	waiters := strings.Join(f.Waiters, ", ")
-	self := f.Via == "" || len(f.Waiters) == 1 && f.Waiters[0] == f.Thread
+	self := f.Via == "" || len(f.Waiters) == 0
 	through := "directly"
 	switch {
 	case strings.HasPrefix(f.Via, "lock"):
