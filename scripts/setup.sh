@@ -26,6 +26,7 @@ packages=(
 	prometheus              # lockscope serve e2e: scrapes serve's /metrics and evaluates the shipped alert rule (run directly, not as a service)
 	prometheus-alertmanager # lockscope serve e2e: posts the shipped webhook to serve's /alerts
 	jetty9                  # internal/scenario: a third-party JVM server (Debian's jetty) for verdict scenarios
+	tomcat10                # internal/scenario: a second third-party JVM server (Debian's Tomcat 10) for verdict scenarios
 )
 
 missing=()

@@ -95,7 +95,7 @@ func StartJetty(tb testing.TB, o JettyOptions) *Jetty {
 	if err != nil {
 		tb.Fatal("java not found: run scripts/setup.sh (installs openjdk-17-jdk-headless)")
 	}
-	classes, err := buildTxlog()
+	classes, err := buildTxlog(txlogSrc, "testdata/txlog", servletAPI)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -165,15 +165,19 @@ func StartJetty(tb testing.TB, o JettyOptions) *Jetty {
 	return j
 }
 
-// waitReady polls the servlet until it answers 200, jetty exits or the
-// timeout passes. The probe appends one record, which also proves that
-// txlog-sync runs.
 func (j *Jetty) waitReady(timeout time.Duration) error {
+	return waitServlet(j.URL, j.done, func() error { return j.waitErr }, timeout)
+}
+
+// waitServlet polls the txlog servlet at url until it answers 200, the
+// server exits (done closes; exitErr then tells why) or the timeout passes.
+// The probe appends one record, which also proves that txlog-sync runs.
+func waitServlet(url string, done <-chan struct{}, exitErr func() error, timeout time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
-		resp, err := client.Get(j.URL + "?key=ready")
+		resp, err := client.Get(url + "?key=ready")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -184,8 +188,8 @@ func (j *Jetty) waitReady(timeout time.Duration) error {
 		}
 		last = err
 		select {
-		case <-j.done:
-			return fmt.Errorf("jetty exited during start-up (%v)", j.waitErr)
+		case <-done:
+			return fmt.Errorf("server exited during start-up (%v)", exitErr())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -198,24 +202,29 @@ func (j *Jetty) waitReady(timeout time.Duration) error {
 // safe to call more than once; tb.Cleanup calls it too.
 func (j *Jetty) Stop() error {
 	var err error
-	j.stop.Do(func() {
-		select {
-		case <-j.done:
-			return // exited on its own
-		default:
-		}
-		// SIGTERM runs the JVM's shutdown hooks, so a recording started
-		// with -XX:StartFlightRecording:filename=... is written out.
-		j.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-j.done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-j.PID, syscall.SIGKILL)
-			<-j.done
-			err = errors.New("jetty ignored SIGTERM for 10s; killed")
-		}
-	})
+	j.stop.Do(func() { err = stopChild(j.cmd, j.done) })
 	return err
+}
+
+// stopChild sends a server JVM started in its own process group SIGTERM,
+// then SIGKILL to the group after 10s, and waits until done closes.
+func stopChild(cmd *exec.Cmd, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil // exited on its own
+	default:
+	}
+	// SIGTERM runs the JVM's shutdown hooks, so a recording started
+	// with -XX:StartFlightRecording:filename=... is written out.
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return errors.New("ignored SIGTERM for 10s; killed")
+	}
 }
 
 // Exited is closed once the jetty process has exited.
@@ -245,16 +254,17 @@ func layoutBase(base, classes string) error {
 	return os.CopyFS(filepath.Join(web, "WEB-INF", "classes"), os.DirFS(classes))
 }
 
-// buildTxlog compiles the servlet once per content hash into a directory
-// under os.TempDir() and returns that directory.
-func buildTxlog() (string, error) {
+// buildTxlog compiles the servlet's sources under root in src against the
+// servlet API jar api, once per content hash, into a directory under
+// os.TempDir() and returns that directory.
+func buildTxlog(src fs.FS, root, api string) (string, error) {
 	h := sha256.New()
 	var sources []string
-	err := fs.WalkDir(txlogSrc, "testdata/txlog", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(src, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := txlogSrc.ReadFile(p)
+		b, err := fs.ReadFile(src, p)
 		if err != nil {
 			return err
 		}
@@ -268,11 +278,11 @@ func buildTxlog() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading txlog sources: %w", err)
 	}
-	fi, err := os.Stat(servletAPI)
+	fi, err := os.Stat(api)
 	if err != nil {
-		return "", fmt.Errorf("servlet API jar (%w): run scripts/setup.sh (installs jetty9)", err)
+		return "", fmt.Errorf("servlet API jar (%w): run scripts/setup.sh", err)
 	}
-	fmt.Fprintf(h, "%s %d %d\n", servletAPI, fi.Size(), fi.ModTime().UnixNano())
+	fmt.Fprintf(h, "%s %d %d\n", api, fi.Size(), fi.ModTime().UnixNano())
 	dir := filepath.Join(os.TempDir(), "lockscope-txlog-"+hex.EncodeToString(h.Sum(nil))[:16])
 	if _, err := os.Stat(filepath.Join(dir, "txlog", "TxLogServlet.class")); err == nil {
 		return dir, nil
@@ -288,13 +298,13 @@ func buildTxlog() (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	src, out := filepath.Join(tmp, "src"), filepath.Join(tmp, "classes")
-	if err := os.CopyFS(src, txlogSrc); err != nil {
+	srcDir, out := filepath.Join(tmp, "src"), filepath.Join(tmp, "classes")
+	if err := os.CopyFS(srcDir, src); err != nil {
 		return "", fmt.Errorf("writing txlog sources: %w", err)
 	}
-	args := []string{"-nowarn", "-cp", servletAPI, "-d", out}
+	args := []string{"-nowarn", "-cp", api, "-d", out}
 	for _, s := range sources {
-		args = append(args, filepath.Join(src, s))
+		args = append(args, filepath.Join(srcDir, s))
 	}
 	if b, err := exec.Command(javac, args...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("compiling txlog servlet: %w: %s", err, b)
