@@ -95,7 +95,7 @@ func StartJetty(tb testing.TB, o JettyOptions) *Jetty {
 	if err != nil {
 		tb.Fatal("java not found: run scripts/setup.sh (installs openjdk-17-jdk-headless)")
 	}
-	classes, err := buildTxlog(txlogSrc, "testdata/txlog", servletAPI)
+	classes, err := buildTxlog(txlogSrc, "testdata/txlog", servletAPI, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -257,22 +257,23 @@ func layoutBase(base, classes string) error {
 // buildTxlog compiles the servlet's sources under root in src against the
 // servlet API jar api, once per content hash, into a directory under
 // os.TempDir() and returns that directory.
-func buildTxlog(src fs.FS, root, api string) (string, error) {
+func buildTxlog(src fs.FS, root, api string, rewrite func([]byte) []byte) (string, error) {
 	h := sha256.New()
-	var sources []string
+	sources := map[string][]byte{}
 	err := fs.WalkDir(src, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".java") {
 			return err
 		}
 		b, err := fs.ReadFile(src, p)
 		if err != nil {
 			return err
 		}
+		if rewrite != nil {
+			b = rewrite(b)
+		}
 		fmt.Fprintf(h, "%s %d\n", p, len(b))
 		h.Write(b)
-		if strings.HasSuffix(p, ".java") {
-			sources = append(sources, p)
-		}
+		sources[p] = b
 		return nil
 	})
 	if err != nil {
@@ -299,12 +300,16 @@ func buildTxlog(src fs.FS, root, api string) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	srcDir, out := filepath.Join(tmp, "src"), filepath.Join(tmp, "classes")
-	if err := os.CopyFS(srcDir, src); err != nil {
-		return "", fmt.Errorf("writing txlog sources: %w", err)
-	}
 	args := []string{"-nowarn", "-cp", api, "-d", out}
-	for _, s := range sources {
-		args = append(args, filepath.Join(srcDir, s))
+	for p, b := range sources {
+		f := filepath.Join(srcDir, p)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return "", fmt.Errorf("writing txlog sources: %w", err)
+		}
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			return "", fmt.Errorf("writing txlog sources: %w", err)
+		}
+		args = append(args, f)
 	}
 	if b, err := exec.Command(javac, args...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("compiling txlog servlet: %w: %s", err, b)

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"os"
@@ -12,10 +13,18 @@ import (
 	"time"
 )
 
-// The jakarta.servlet copy of the txlog webapp, for Tomcat 10.1.
+// Tomcat 10.1 runs the txlog webapp's own sources with the servlet API's
+// package renamed (javax.servlet is jakarta.servlet since Jakarta EE 9, the
+// rename Tomcat's own migration tool makes); only web.xml, whose namespace
+// changed too, has a copy of its own.
 //
 //go:embed testdata/txlog-jakarta
 var txlogJakartaSrc embed.FS
+
+// toJakarta renames the javax servlet API in a Java source.
+func toJakarta(src []byte) []byte {
+	return bytes.ReplaceAll(src, []byte("javax.servlet"), []byte("jakarta.servlet"))
+}
 
 // DefaultTomcatHome is where Debian's tomcat10 package installs Tomcat
 // (CATALINA_HOME).
@@ -79,7 +88,7 @@ func StartTomcat(tb testing.TB, o TomcatOptions) *Tomcat {
 		tb.Fatal("java not found: run scripts/setup.sh (installs openjdk-17-jdk-headless)")
 	}
 	// Compiled against the servlet API of the Tomcat that runs it.
-	classes, err := buildTxlog(txlogJakartaSrc, "testdata/txlog-jakarta", filepath.Join(o.Home, "lib", "servlet-api.jar"))
+	classes, err := buildTxlog(txlogSrc, "testdata/txlog", filepath.Join(o.Home, "lib", "servlet-api.jar"), toJakarta)
 	if err != nil {
 		tb.Fatal(err)
 	}

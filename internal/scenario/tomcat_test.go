@@ -1,11 +1,8 @@
 package scenario
 
 import (
-	"bytes"
 	"context"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,44 +41,6 @@ func TestTomcatServesAndSyncs(t *testing.T) {
 	if n := countPrefix(threads, "http-nio-"); n < 3 {
 		t.Errorf("tomcat's threads %q have %d http-nio-* threads, want the acceptor, the poller and request (exec) threads", threads, n)
 	}
-}
-
-// TestTomcatWebappMatchesJetty keeps the two copies of the servlets in
-// step: from the package line on, each jakarta source is the javax one with
-// the servlet package renamed.
-func TestTomcatWebappMatchesJetty(t *testing.T) {
-	javax, err := fs.Glob(txlogSrc, "testdata/txlog/*.java")
-	if err != nil || len(javax) == 0 {
-		t.Fatalf("javax sources: %q, %v", javax, err)
-	}
-	for _, p := range javax {
-		want, err := txlogSrc.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		jp := path.Join("testdata/txlog-jakarta", path.Base(p))
-		got, err := txlogJakartaSrc.ReadFile(jp)
-		if err != nil {
-			t.Errorf("no jakarta copy of %s: %v", p, err)
-			continue
-		}
-		want = bytes.ReplaceAll(fromPackage(want), []byte("javax.servlet"), []byte("jakarta.servlet"))
-		if got := fromPackage(got); !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s with javax.servlet renamed jakarta.servlet (from the package line on)", jp, p)
-		}
-	}
-	jakarta, _ := fs.Glob(txlogJakartaSrc, "testdata/txlog-jakarta/*.java")
-	if len(jakarta) != len(javax) {
-		t.Errorf("jakarta sources %q, javax sources %q: want one copy of each", jakarta, javax)
-	}
-}
-
-// fromPackage cuts a Java source's header comment off.
-func fromPackage(src []byte) []byte {
-	if i := bytes.Index(src, []byte("\npackage ")); i >= 0 {
-		return src[i+1:]
-	}
-	return src
 }
 
 func countPrefix(names []string, prefix string) int {
