@@ -222,10 +222,12 @@ func (w *walker) rest(tid uint32, iv *interval, a, b int64, depth int, chain []u
 			wk = rs[i].holder
 		}
 	}
-	if usable(wk) && strings.HasPrefix(w.m.threads[wk].name, "VM Thread") {
-		// Woken by the VM thread: the end of a safepoint, which the
-		// recording has no event for (async-profiler records GC and
-		// safepoint events only with jfrsync).
+	if usable(wk) && len(w.pauses) == 0 && strings.HasPrefix(w.m.threads[wk].name, "VM Thread") {
+		// Woken by the VM thread, in a recording without pause events
+		// (async-profiler records GC and safepoint events only with
+		// jfrsync): the end of a safepoint. With the JDK's events the
+		// pauses are known, and the VM thread's other wakeups
+		// (handshakes, JFR's own periodic work) are not pauses.
 		w.charge(verdict.Cause{Kind: verdict.GC, Java: "safepoint"}, waiter, a, b)
 		return
 	}

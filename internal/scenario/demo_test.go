@@ -173,12 +173,13 @@ func cycling(f func(pid int) Fault) func(ctx context.Context, t *testing.T, pid 
 	}
 }
 
-// TestScenarioDemoCPUHogs: 32 busy processes beside the broker on a
+// TestScenarioDemoCPUHogs: 64 busy processes beside the broker on a
 // two-CPU machine, in windows: each of its threads' wakeups waits behind
-// them in the run queue (the SLO is 30 ms: the scheduler shares fairly, so
-// a hop waits a few ms per hog ahead of it).
+// them in the run queue (the scheduler shares fairly, so a hop waits a few
+// ms per hog ahead of it). They must outweigh what the machine runs
+// besides: CI runs other test packages at the same time.
 func TestScenarioDemoCPUHogs(t *testing.T) {
-	s := demoRun{slo: 30 * time.Millisecond, fault: cycling(func(int) Fault { return CPUHogs(32) })}.run(t)
+	s := demoRun{slo: 50 * time.Millisecond, fault: cycling(func(int) Fault { return CPUHogs(64) })}.run(t)
 	if f := top(t, s); f.Kind != verdict.CPU {
 		t.Errorf("top cause %+v, want waiting for a CPU", f.Cause)
 	}

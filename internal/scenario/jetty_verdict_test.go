@@ -130,10 +130,11 @@ func TestScenarioJettyJournal(t *testing.T) {
 	}
 }
 
-// TestScenarioJettyCPUHogs: 32 busy processes beside jetty, in windows.
+// TestScenarioJettyCPUHogs: 64 busy processes beside jetty, in windows
+// (see TestScenarioDemoCPUHogs).
 func TestScenarioJettyCPUHogs(t *testing.T) {
 	data := t.TempDir()
-	s := jettyRun{slo: 30 * time.Millisecond, fault: onPID(cycling(func(int) Fault { return CPUHogs(32) }))}.run(t, data)
+	s := jettyRun{slo: 50 * time.Millisecond, fault: onPID(cycling(func(int) Fault { return CPUHogs(64) }))}.run(t, data)
 	if f := top(t, s); f.Kind != verdict.CPU {
 		t.Errorf("top cause %+v, want waiting for a CPU", f.Cause)
 	}
