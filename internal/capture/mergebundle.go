@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -355,6 +356,15 @@ func fsEvidence(s *merge.FSSummary) *verdict.FSEvidence {
 				j.Kind, j.Dev, j.Count, j.P99.Round(time.Microsecond), j.Max.Round(time.Microsecond), j.Long, s.LongCommit))
 		}
 		long[j.Dev] += j.Long
+	}
+	// The files whose slow operations fell in the windows, most first.
+	files := slices.Clone(s.Files)
+	slices.SortStableFunc(files, func(a, b merge.FSFileStat) int { return b.SlowInWindows - a.SlowInWindows })
+	for _, f := range files[:min(3, len(files))] {
+		if f.SlowInWindows > 0 {
+			ev.Journal = append(ev.Journal, fmt.Sprintf("%s of %s: %d over %v in the slow windows (%d in all, p99 %v, max %v)",
+				f.Op, merge.ShortPath(f.Group), f.SlowInWindows, s.Min, f.Slow, f.P99.Round(time.Microsecond), f.Max.Round(time.Microsecond)))
+		}
 	}
 	// Devices the slow operations were on, most long commits first.
 	for _, d := range s.Devices {

@@ -9,6 +9,8 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Owns the logs under the log directory, one {@code topic-partition} directory each, and runs the
@@ -19,16 +21,22 @@ public final class LogManager {
     private final File logDir;
     private final LogConfig config;
     private final Map<String, UnifiedLog> logs = new ConcurrentHashMap<>();
-    private final Thread scheduler;
-    private volatile boolean running = true;
+    // Kafka's KafkaScheduler is a ScheduledThreadPoolExecutor of kafka-scheduler-N threads; so is
+    // this one, so that its idle thread waits where Kafka's does (DelayedWorkQueue.take).
+    private final ScheduledThreadPoolExecutor scheduler;
 
     public LogManager(File logDir, LogConfig config, long flushIntervalMs) throws IOException {
         this.logDir = logDir;
         this.config = config;
         if (!logDir.isDirectory() && !logDir.mkdirs()) throw new IOException("cannot create log dir " + logDir);
-        scheduler = new Thread(() -> schedule(flushIntervalMs), "kafka-scheduler-0");
-        scheduler.setDaemon(true);
-        if (flushIntervalMs > 0) scheduler.start();
+        scheduler = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "kafka-scheduler-0");
+            t.setDaemon(true);
+            return t;
+        });
+        if (flushIntervalMs > 0) {
+            scheduler.scheduleWithFixedDelay(this::flushAndCheckpoint, flushIntervalMs, flushIntervalMs, TimeUnit.MILLISECONDS);
+        }
     }
 
     public UnifiedLog getOrCreate(String topic, int partition) throws IOException {
@@ -45,17 +53,12 @@ public final class LogManager {
         }
     }
 
-    private void schedule(long intervalMs) {
-        while (running) {
-            try {
-                Thread.sleep(intervalMs);
-                for (UnifiedLog log : logs.values()) log.flush();
-                checkpointRecoveryPoints();
-            } catch (InterruptedException e) {
-                return;
-            } catch (IOException e) {
-                System.err.println("kafka-scheduler-0: " + e);
-            }
+    private void flushAndCheckpoint() {
+        try {
+            for (UnifiedLog log : logs.values()) log.flush();
+            checkpointRecoveryPoints();
+        } catch (IOException e) {
+            System.err.println("kafka-scheduler-0: " + e);
         }
     }
 
@@ -78,8 +81,7 @@ public final class LogManager {
     }
 
     public void shutdown() {
-        running = false;
-        scheduler.interrupt();
+        scheduler.shutdownNow();
         for (UnifiedLog log : logs.values()) {
             try {
                 log.flush();
