@@ -87,8 +87,17 @@ func (m *merger) ledger(tids []uint32) *verdict.Ledger {
 			if iv.end <= start || iv.start >= end {
 				continue
 			}
-			if idleWait(iv) {
-				w.l.Idle += m.slowPart(iv.start, iv.end)
+			if !iv.runnable && idleWait(iv) {
+				// Waiting for work, until the work came: from its wakeup
+				// on, the thread had work and waited for a CPU (a
+				// selector woken by a request, a handler by its queue).
+				s, e := max(iv.start, start), min(iv.end, end)
+				if iv.wake > s && iv.wake < e {
+					w.l.Idle += m.slowPart(s, iv.wake)
+					w.charge(verdict.Cause{Kind: verdict.CPU}, waiter, iv.wake, e)
+				} else {
+					w.l.Idle += m.slowPart(s, e)
+				}
 				continue
 			}
 			w.segment(tid, iv, max(iv.start, start), min(iv.end, end), 0, nil, "", waiter)
@@ -278,7 +287,13 @@ func (w *walker) follow(tid uint32, a, b int64, depth int, chain []uint32, via, 
 		s, e := max(a, j.start), min(b, j.end)
 		w.onCPU(tid, th, kind, e, pos, depth, via, waiter)
 		pos = s
-		if idleWait(j) {
+		if !j.runnable && idleWait(j) {
+			// The thread followed was waiting for work itself; once woken
+			// (the work came), it waited for a CPU.
+			if j.wake > s && j.wake < e {
+				w.charge(verdict.Cause{Kind: verdict.CPU}, waiter, j.wake, e)
+				e = j.wake
+			}
 			w.l.Unattributed += w.m.slowPart(a, e)
 			return
 		}

@@ -81,3 +81,28 @@ func TestLedgerFollowsWakers(t *testing.T) {
 	v := verdict.Decide(VerdictInput(res, Options{Windows: ws}))
 	t.Logf("%s", v.Answer)
 }
+
+// TestLedgerRunQueueAfterIdle: a selector woken by a request that then
+// waits 40 ms for a CPU was held up by the CPU, not waiting for work; a
+// preempted thread is never waiting for work, whatever its context.
+func TestLedgerRunQueueAfterIdle(t *testing.T) {
+	in := Input{OffCPU: offcpuStream(t,
+		bundle.Interval{TID: 10, TGID: 1, Thread: "network-1", Start: 1000 * msU, End: 1100 * msU, Wakeup: 1060 * msU,
+			State: offcpu.Sleeping, Kernel: kstack("ep_poll", "do_epoll_wait")},
+		bundle.Interval{TID: 10, TGID: 1, Thread: "network-1", Start: 1200 * msU, End: 1230 * msU,
+			State: offcpu.Preempted, Kernel: kstack("irqentry_exit_to_user_mode")},
+	)}
+	res, err := Merge(in, Options{Windows: windows(latency.Window{Start: int64(900 * msU), End: int64(1300 * msU)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cpu int64
+	for _, e := range res.Ledger.Evidence {
+		if e.Kind == verdict.CPU {
+			cpu += e.Slow
+		}
+	}
+	if cpu != int64(70*msU) || res.Ledger.Idle != int64(60*msU) {
+		t.Errorf("cpu %v, idle %v; want 70ms (40 after the wakeup, 30 preempted) and 60ms", time.Duration(cpu), time.Duration(res.Ledger.Idle))
+	}
+}

@@ -128,9 +128,12 @@ const (
 	maxP     = 0.01
 	minRate  = 0.05
 	minShare = 0.10
-	// dominantShare is the share that stands out without alignment, in
-	// at least minWindows windows.
+	// dominantShare (at twice the baseline's rate) and mostShare (at 1.5
+	// times: a CPU saturated all along, worst in the windows) are the
+	// shares that stand out without alignment, in at least minWindows
+	// windows.
 	dominantShare = 0.3
+	mostShare     = 0.6
 	minWindows    = 5
 	shifts        = 400
 	// listShare is the least share a finding needs to be listed (it
@@ -196,8 +199,9 @@ func Decide(in Input) *Verdict {
 		// The second way needs windows enough to be more than chance:
 		// a lone window just over the SLO is what a machine makes by
 		// itself, and only alignment may name its cause.
-		f.StandsOut = rate >= minRate && f.Share >= minShare &&
-			(f.P <= maxP || in.Windows >= minWindows && f.Share >= dominantShare && f.SlowRate >= 2*f.BaseRate)
+		dominant := f.Share >= dominantShare && f.SlowRate >= 2*f.BaseRate ||
+			f.Share >= mostShare && f.SlowRate >= 1.5*f.BaseRate
+		f.StandsOut = rate >= minRate && f.Share >= minShare && (f.P <= maxP || in.Windows >= minWindows && dominant)
 		if f.Kind == CPU && in.CPU != nil && throttled(in.CPU) {
 			f.Kind = Throttling
 		}
