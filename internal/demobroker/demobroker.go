@@ -69,6 +69,14 @@ type Config struct {
 	// AppendMode "handoff" makes one kafka-log-writer thread do every
 	// append, fed through a queue; "" or "direct": the handlers append.
 	AppendMode string
+	// BrokerID and Cluster ("ID@HOST:PORT,...", every broker) make the
+	// broker one of a replicated cluster (StartCluster sets them):
+	// followers fetch from leaders, acks=all waits for the in-sync
+	// replicas. ReplicationFactor defaults to 3, ReplicaLagTimeMax to 10 s.
+	BrokerID          int
+	Cluster           string
+	ReplicationFactor int
+	ReplicaLagTimeMax time.Duration
 	// JVMArgs go before the main class (e.g. -XX:+PreserveFramePointer).
 	JVMArgs []string
 	// Stderr receives the broker's standard error; nil keeps the last 64 KiB
@@ -128,6 +136,11 @@ func (c *Config) Args() []string {
 	add("gc-storm-retain-mb", int64(c.GCStormRetainMB))
 	if c.AppendMode != "" {
 		args = append(args, "--append-mode="+c.AppendMode)
+	}
+	if c.Cluster != "" {
+		args = append(args, "--broker-id="+strconv.Itoa(c.BrokerID), "--cluster="+c.Cluster)
+		add("replication-factor", int64(c.ReplicationFactor))
+		add("replica-lag-time-max-ms", c.ReplicaLagTimeMax.Milliseconds())
 	}
 	return args
 }

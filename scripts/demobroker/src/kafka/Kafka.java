@@ -5,7 +5,9 @@ import kafka.log.LogConfig;
 import kafka.log.LogManager;
 import kafka.network.RequestChannel;
 import kafka.network.SocketServer;
+import kafka.server.Cluster;
 import kafka.server.Faults;
+import kafka.server.ReplicaFetcherThread;
 import kafka.server.GCStorm;
 import kafka.server.JournalPressure;
 import kafka.server.KafkaApis;
@@ -31,7 +33,17 @@ public final class Kafka {
         File logDir = new File(config.logDir);
         LogConfig logConfig = new LogConfig(config.segmentBytes, config.flushMessages, config.stallMs, config.stallEvery);
         LogManager logManager = new LogManager(logDir, logConfig, config.flushIntervalMs);
-        ReplicaManager replicaManager = new ReplicaManager(logManager, config.partitions, config.autoCreateTopics);
+        Cluster cluster;
+        try {
+            cluster = config.cluster.isEmpty() ? Cluster.single(config.brokerId, config.advertisedHost, config.port)
+                    : Cluster.parse(config.cluster, config.brokerId, config.replicationFactor);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        ReplicaManager replicaManager = new ReplicaManager(logManager, config.partitions, config.autoCreateTopics,
+                cluster, config.brokerId, config.replicaLagTimeMaxMs);
         RequestChannel channel = new RequestChannel(config.queuedMaxRequests);
         KafkaRequestHandler[] handlers = new KafkaRequestHandler[config.ioThreads];
         SocketServer socketServer = new SocketServer(config.listenHost, config.port, config.brokerId,
@@ -47,6 +59,25 @@ public final class Kafka {
         if (config.pressureThreads > 0) new JournalPressure(logDir, config.pressureWriteKb).start(config.pressureThreads);
         if (config.gcStormMbS > 0) new GCStorm(config.gcStormMbS, config.gcStormRetainMb).start();
         if (config.appendMode.equals("handoff")) replicaManager.startLogWriter();
+        if (cluster.replicated()) {
+            // Followers fetch from every other broker; the leader's ISR check runs as Kafka's
+            // isr-expiration task does.
+            for (Cluster.Broker b : cluster.brokers) {
+                if (b.id != config.brokerId) new ReplicaFetcherThread(b, config.brokerId, replicaManager).start();
+            }
+            Thread isr = new Thread(() -> {
+                while (true) {
+                    try {
+                        Thread.sleep(100);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    replicaManager.checkReplicas();
+                }
+            }, "isr-expiration");
+            isr.setDaemon(true);
+            isr.start();
+        }
 
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             socketServer.shutdown();

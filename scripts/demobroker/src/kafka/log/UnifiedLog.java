@@ -140,7 +140,7 @@ public final class UnifiedLog {
         public final long highWatermark;
         public final ByteBuffer records; // null: fetch offset out of range
 
-        FetchData(long highWatermark, ByteBuffer records) {
+        public FetchData(long highWatermark, ByteBuffer records) {
             this.highWatermark = highWatermark;
             this.records = records;
         }

@@ -119,10 +119,20 @@ public final class KafkaApis {
         List<String> names = requested != null ? requested : replicaManager.topicNames();
         Writer w = h.responseWriter();
         if (v >= 3) w.int32(0); // throttle_time_ms
-        w.arrayLength(1, flex);
-        w.int32(config.brokerId).string(config.advertisedHost, flex).int32(config.advertisedPort);
-        if (v >= 1) w.nullableString(null, flex); // rack
-        w.emptyTaggedFields(flex);
+        Cluster cluster = replicaManager.cluster();
+        if (cluster.replicated()) {
+            w.arrayLength(cluster.brokers.size(), flex);
+            for (Cluster.Broker b : cluster.brokers) {
+                w.int32(b.id).string(b.host, flex).int32(b.port);
+                if (v >= 1) w.nullableString(null, flex); // rack
+                w.emptyTaggedFields(flex);
+            }
+        } else {
+            w.arrayLength(1, flex);
+            w.int32(config.brokerId).string(config.advertisedHost, flex).int32(config.advertisedPort);
+            if (v >= 1) w.nullableString(null, flex); // rack
+            w.emptyTaggedFields(flex);
+        }
         if (v >= 2) w.nullableString(config.clusterId, flex);
         if (v >= 1) w.int32(config.brokerId); // controller
         w.arrayLength(names.size(), flex);
@@ -136,10 +146,15 @@ public final class KafkaApis {
             int np = ps == null ? 0 : ps.length;
             w.arrayLength(np, flex);
             for (int p = 0; p < np; p++) {
-                w.int16(Errors.NONE).int32(p).int32(config.brokerId);
+                int[] replicas = cluster.replicated() ? cluster.replicas(name, p) : new int[] {config.brokerId};
+                int[] isr = replicas;
+                if (ps[p] != null && ps[p].isLeader() && cluster.replicated()) isr = ps[p].inSyncReplicas();
+                w.int16(Errors.NONE).int32(p).int32(replicas[0]);
                 if (v >= 7) w.int32(0); // leader epoch
-                w.arrayLength(1, flex).int32(config.brokerId); // replicas
-                w.arrayLength(1, flex).int32(config.brokerId); // isr
+                w.arrayLength(replicas.length, flex);
+                for (int id : replicas) w.int32(id);
+                w.arrayLength(isr.length, flex);
+                for (int id : isr) w.int32(id);
                 if (v >= 5) w.arrayLength(0, flex); // offline replicas
                 w.emptyTaggedFields(flex);
             }
@@ -174,7 +189,7 @@ public final class KafkaApis {
     private Response handleFetchRequest(Request req) throws IOException {
         short v = req.header.apiVersion;
         Reader r = new Reader(req.body);
-        r.int32(); // replica id
+        int replicaId = r.int32(); // -1: a consumer; a broker id: a follower fetching
         int maxWaitMs = r.int32();
         int minBytes = r.int32();
         int maxBytes = r.int32();
@@ -196,23 +211,23 @@ public final class KafkaApis {
             }
         }
         long deadline = System.nanoTime() + Math.max(0, Math.min(maxWaitMs, 30_000)) * 1_000_000L;
-        return fetch(req, parts, minBytes, maxBytes, deadline);
+        return fetch(req, parts, minBytes, maxBytes, deadline, replicaId);
     }
 
-    private Response fetch(Request req, List<FetchPartition> parts, int minBytes, int maxBytes, long deadline) throws IOException {
+    private Response fetch(Request req, List<FetchPartition> parts, int minBytes, int maxBytes, long deadline, int replicaId) throws IOException {
         short v = req.header.apiVersion;
         UnifiedLog.FetchData[] data = new UnifiedLog.FetchData[parts.size()];
         int total = 0;
         for (int i = 0; i < data.length; i++) {
             FetchPartition fp = parts.get(i);
-            data[i] = replicaManager.fetch(fp.topic, fp.partition, fp.offset, Math.min(fp.maxBytes, Math.max(1, maxBytes - total)));
+            data[i] = replicaManager.fetch(fp.topic, fp.partition, fp.offset, Math.min(fp.maxBytes, Math.max(1, maxBytes - total)), replicaId);
             if (data[i] != null && data[i].records != null) total += data[i].records.remaining();
         }
         if (total < Math.max(1, minBytes) && System.nanoTime() < deadline) {
             fetchPurgatory.schedule(() -> {
                 Response resp;
                 try {
-                    resp = fetch(req, parts, minBytes, maxBytes, deadline);
+                    resp = fetch(req, parts, minBytes, maxBytes, deadline, -2); // a re-read: the follower's offset is known
                 } catch (IOException | RuntimeException e) {
                     System.err.println("closing connection: error in delayed fetch: " + e);
                     resp = Response.close(req);
@@ -287,6 +302,19 @@ public final class KafkaApis {
     }
 
     /** The produce path: parse, append each partition's batches under its log lock, answer. */
+    /** One partition's outcome in a produce response. */
+    private static final class ProducePart {
+        final String topic;
+        final int index;
+        ReplicaManager.PartitionResult res;
+
+        ProducePart(String topic, int index, ReplicaManager.PartitionResult res) {
+            this.topic = topic;
+            this.index = index;
+            this.res = res;
+        }
+    }
+
     private Response handleProduceRequest(Request req) throws IOException {
         RequestHeader h = req.header;
         short v = h.apiVersion;
@@ -294,30 +322,82 @@ public final class KafkaApis {
         Reader r = new Reader(req.body);
         if (flex) r.compactNullableString(); else r.nullableString(); // transactional id
         short acks = r.int16();
-        r.int32(); // timeout
+        int timeoutMs = r.int32();
         int nTopics = r.arrayLength(flex);
         if (nTopics < 0) throw new InvalidRequestException("null topic array");
-        Writer w = h.responseWriter();
-        w.arrayLength(nTopics, flex);
         boolean badAcks = acks != 0 && acks != 1 && acks != -1;
+        boolean replicated = acks == -1 && replicaManager.cluster().replicated();
+        List<List<ProducePart>> topics = new ArrayList<>();
+        List<Partition> waitFor = new ArrayList<>();
+        List<Long> required = new ArrayList<>();
         for (int t = 0; t < nTopics; t++) {
             String topic = flex ? r.compactString() : r.string();
             int nParts = r.arrayLength(flex);
             if (nParts < 0) throw new InvalidRequestException("null partition array");
-            w.string(topic, flex).arrayLength(nParts, flex);
+            List<ProducePart> parts = new ArrayList<>();
             for (int p = 0; p < nParts; p++) {
                 int index = r.int32();
                 ByteBuffer records = flex ? r.compactNullableBytes() : r.nullableBytes();
                 if (flex) r.skipTaggedFields();
                 ReplicaManager.PartitionResult res;
+                Partition part = replicated ? replicaManager.partition(topic, index) : null;
                 if (badAcks) {
                     res = new ReplicaManager.PartitionResult(Errors.INVALID_REQUIRED_ACKS, -1, -1, "acks must be 0, 1 or -1");
                 } else if (records == null) {
                     res = new ReplicaManager.PartitionResult(Errors.CORRUPT_MESSAGE, -1, -1, "null records");
+                } else if (part != null && part.isLeader() && part.inSyncReplicas().length < config.minInsyncReplicas) {
+                    res = new ReplicaManager.PartitionResult(Errors.NOT_ENOUGH_REPLICAS, -1, -1,
+                            "the ISR of " + topic + "-" + index + " is smaller than min.insync.replicas");
                 } else {
                     res = replicaManager.appendRecords(topic, index, records);
+                    if (replicated && res.error == Errors.NONE) {
+                        Partition pt = replicaManager.partition(topic, index);
+                        waitFor.add(pt);
+                        required.add(pt.logEndOffset());
+                    }
                 }
-                w.int32(index).int16(res.error).int64(res.baseOffset);
+                parts.add(new ProducePart(topic, index, res));
+            }
+            if (flex) r.skipTaggedFields();
+            topics.add(parts);
+        }
+        if (acks == 0) return Response.noOp(req);
+        if (waitFor.isEmpty()) return Response.send(req, produceResponse(h, topics));
+        // acks=all: the produce purgatory holds the response until every in-sync follower has
+        // fetched past the batches (completed from the follower's fetch) or the timeout passes.
+        long[] req0 = new long[required.size()];
+        for (int i = 0; i < req0.length; i++) req0[i] = required.get(i);
+        ReplicaManager.DelayedProduce[] self = new ReplicaManager.DelayedProduce[1];
+        self[0] = new ReplicaManager.DelayedProduce(waitFor.toArray(new Partition[0]), req0,
+                () -> channel.sendResponse(Response.send(req, produceResponse(h, topics))));
+        if (replicaManager.park(self[0])) return null; // answered already
+        fetchPurgatory.schedule(() -> {
+            if (!replicaManager.expire(self[0])) return;
+            for (List<ProducePart> parts : topics) {
+                for (ProducePart pp : parts) {
+                    Partition pt = replicaManager.partition(pp.topic, pp.index);
+                    if (pp.res.error == Errors.NONE && pt != null && pt.highWatermark() < pt.logEndOffset()) {
+                        pp.res = new ReplicaManager.PartitionResult(Errors.REQUEST_TIMED_OUT, -1, -1,
+                                "followers did not replicate " + pp.topic + "-" + pp.index + " within " + timeoutMs + " ms");
+                    }
+                }
+            }
+            channel.sendResponse(Response.send(req, produceResponse(h, topics)));
+        }, Math.max(1, timeoutMs), TimeUnit.MILLISECONDS);
+        return null;
+    }
+
+    private static ByteBuffer produceResponse(RequestHeader h, List<List<ProducePart>> topics) {
+        short v = h.apiVersion;
+        boolean flex = ApiKeys.PRODUCE.flexible(v);
+        Writer w = h.responseWriter();
+        w.arrayLength(topics.size(), flex);
+        for (List<ProducePart> parts : topics) {
+            String topic = parts.isEmpty() ? "" : parts.get(0).topic;
+            w.string(topic, flex).arrayLength(parts.size(), flex);
+            for (ProducePart pp : parts) {
+                ReplicaManager.PartitionResult res = pp.res;
+                w.int32(pp.index).int16(res.error).int64(res.baseOffset);
                 if (v >= 2) w.int64(-1); // log append time: -1 for CreateTime topics, as Kafka answers
                 if (v >= 5) w.int64(0); // log start offset
                 if (v >= 8) {
@@ -326,13 +406,10 @@ public final class KafkaApis {
                 }
                 w.emptyTaggedFields(flex);
             }
-            if (flex) r.skipTaggedFields();
             w.emptyTaggedFields(flex);
         }
-        if (flex) r.skipTaggedFields();
         if (v >= 1) w.int32(0); // throttle_time_ms
         w.emptyTaggedFields(flex);
-        if (acks == 0) return Response.noOp(req);
-        return Response.send(req, w.frame());
+        return w.frame();
     }
 }

@@ -33,6 +33,10 @@ public final class KafkaConfig {
     public int gcStormMbS = 0; // fault: allocate this many MB/s, keeping gcStormRetainMb alive
     public int gcStormRetainMb = 64;
     public String appendMode = "direct"; // direct: handlers append; handoff: one log-writer thread does
+    public String cluster = ""; // ID@HOST:PORT,... of every broker (this one included); empty: a single node
+    public int replicationFactor = 3; // replicas of each partition (at most the cluster's size)
+    public long replicaLagTimeMaxMs = 10_000; // a follower not caught up for this long leaves the ISR
+    public int minInsyncReplicas = 1; // acks=all fails with NOT_ENOUGH_REPLICAS below this ISR size
 
     static final String USAGE = String.join("\n",
             "usage: java -cp CLASSES kafka.Kafka [--option=value ...]",
@@ -56,7 +60,12 @@ public final class KafkaConfig {
             "  --gc-storm-mb-s=0         fault: allocate this many MB/s in short-lived and retained objects",
             "  --gc-storm-retain-mb=64   how much of it stays reachable (a churning cache)",
             "  --append-mode=direct      direct: handlers append under the log's lock; handoff: one",
-            "                            kafka-log-writer thread appends, fed through a queue");
+            "                            kafka-log-writer thread appends, fed through a queue",
+            "  --cluster=ID@HOST:PORT,.. every broker of a replicated cluster, this one (--broker-id) included;",
+            "                            followers fetch from leaders and acks=all waits for the ISR",
+            "  --replication-factor=3    replicas of each partition (at most the cluster's size)",
+            "  --replica-lag-time-max-ms=10000  a follower not caught up for this long leaves the ISR",
+            "  --min-insync-replicas=1   acks=all fails with NOT_ENOUGH_REPLICAS below this ISR size");
 
     public static KafkaConfig parse(String[] args) {
         Map<String, String> kv = new LinkedHashMap<>();
@@ -102,6 +111,10 @@ public final class KafkaConfig {
                     case "fault-off-ms": c.faultOffMs = Long.parseLong(v); break;
                     case "gc-storm-mb-s": c.gcStormMbS = Integer.parseInt(v); break;
                     case "gc-storm-retain-mb": c.gcStormRetainMb = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "cluster": c.cluster = v; break;
+                    case "replication-factor": c.replicationFactor = positive(e.getKey(), Integer.parseInt(v)); break;
+                    case "replica-lag-time-max-ms": c.replicaLagTimeMaxMs = positive(e.getKey(), Long.parseLong(v)); break;
+                    case "min-insync-replicas": c.minInsyncReplicas = positive(e.getKey(), Integer.parseInt(v)); break;
                     case "append-mode":
                         if (!v.equals("direct") && !v.equals("handoff")) throw new IllegalArgumentException("option --append-mode: want direct or handoff, got " + v);
                         c.appendMode = v;

@@ -35,14 +35,34 @@ public final class ReplicaManager {
     private final int defaultPartitions;
     private final boolean autoCreate;
     private final Map<String, Partition[]> topics = new ConcurrentHashMap<>();
+    private final Cluster cluster;
+    private final int selfId;
+    private final long replicaLagTimeMaxMs;
+    // acks=all produce requests waiting for their partitions' high watermarks (the purgatory).
+    private final List<DelayedProduce> delayedProduces = new ArrayList<>();
 
     public ReplicaManager(LogManager logManager, int defaultPartitions, boolean autoCreate) {
+        this(logManager, defaultPartitions, autoCreate, Cluster.single(0, "127.0.0.1", 0), 0, 10_000);
+    }
+
+    public ReplicaManager(LogManager logManager, int defaultPartitions, boolean autoCreate, Cluster cluster, int selfId,
+            long replicaLagTimeMaxMs) {
         this.logManager = logManager;
         this.defaultPartitions = defaultPartitions;
         this.autoCreate = autoCreate;
+        this.cluster = cluster;
+        this.selfId = selfId;
+        this.replicaLagTimeMaxMs = replicaLagTimeMaxMs;
     }
 
-    /** Returns the topic's partitions, creating the topic when allowed; null if unknown. */
+    public Cluster cluster() {
+        return cluster;
+    }
+
+    /**
+     * Returns the topic's partitions, creating the topic when allowed; null if unknown. In a
+     * replicated cluster a partition this broker holds no replica of is a null entry.
+     */
     public Partition[] topic(String name, boolean allowCreate) throws IOException {
         Partition[] ps = topics.get(name);
         if (ps != null || !(allowCreate && autoCreate) || !validTopicName(name)) return ps;
@@ -50,11 +70,111 @@ public final class ReplicaManager {
             ps = topics.get(name);
             if (ps == null) {
                 ps = new Partition[defaultPartitions];
-                for (int i = 0; i < ps.length; i++) ps[i] = new Partition(name, i, logManager.getOrCreate(name, i));
+                for (int i = 0; i < ps.length; i++) {
+                    if (!cluster.replicated()) {
+                        ps[i] = new Partition(name, i, logManager.getOrCreate(name, i));
+                        continue;
+                    }
+                    int[] replicas = cluster.replicas(name, i);
+                    for (int r : replicas) {
+                        if (r == selfId) {
+                            ps[i] = new Partition(name, i, logManager.getOrCreate(name, i), replicas, selfId);
+                            ps[i].setReplicaLagTimeMaxMs(replicaLagTimeMaxMs);
+                        }
+                    }
+                }
                 topics.put(name, ps);
             }
             return ps;
         }
+    }
+
+    /** The local replica of a partition, or null. */
+    public Partition partition(String topic, int partition) {
+        Partition[] ps = topics.get(topic);
+        if (ps == null || partition < 0 || partition >= ps.length) return null;
+        return ps[partition];
+    }
+
+    /** The local follower replicas of partitions that leaderId leads. */
+    public List<Partition> followerPartitions(int leaderId) {
+        List<Partition> out = new ArrayList<>();
+        for (Partition[] ps : topics.values()) {
+            for (Partition p : ps) if (p != null && !p.isLeader() && p.leader() == leaderId) out.add(p);
+        }
+        return out;
+    }
+
+    /** An acks=all produce request parked until its partitions' high watermarks pass its batches. */
+    public static final class DelayedProduce {
+        final Partition[] partitions;
+        final long[] required;
+        final Runnable complete;
+        boolean done;
+
+        public DelayedProduce(Partition[] partitions, long[] required, Runnable complete) {
+            this.partitions = partitions;
+            this.required = required;
+            this.complete = complete;
+        }
+
+        /** Whether every partition's high watermark has passed what it waits for. */
+        public boolean satisfied() {
+            for (int i = 0; i < partitions.length; i++) {
+                if (partitions[i] != null && partitions[i].highWatermark() < required[i]) return false;
+            }
+            return true;
+        }
+    }
+
+    /** Parks d unless it is satisfied already; returns whether it was completed at once. */
+    public boolean park(DelayedProduce d) {
+        synchronized (delayedProduces) {
+            if (d.satisfied()) {
+                d.done = true;
+            } else {
+                delayedProduces.add(d);
+                return false;
+            }
+        }
+        d.complete.run();
+        return true;
+    }
+
+    /** Takes d out of the purgatory (it timed out); false if it was completed meanwhile. */
+    public boolean expire(DelayedProduce d) {
+        synchronized (delayedProduces) {
+            if (d.done) return false;
+            d.done = true;
+            delayedProduces.remove(d);
+            return true;
+        }
+    }
+
+    /** Completes the parked requests a high watermark's advance satisfied, on the caller's thread. */
+    private void tryCompleteDelayed() {
+        List<DelayedProduce> ready = new ArrayList<>();
+        synchronized (delayedProduces) {
+            for (java.util.Iterator<DelayedProduce> it = delayedProduces.iterator(); it.hasNext(); ) {
+                DelayedProduce d = it.next();
+                if (d.satisfied()) {
+                    d.done = true;
+                    it.remove();
+                    ready.add(d);
+                }
+            }
+        }
+        for (DelayedProduce d : ready) d.complete.run();
+    }
+
+    /** Rechecks the ISRs (a follower that stopped fetching leaves it) and the purgatory. */
+    public void checkReplicas() {
+        long now = System.currentTimeMillis();
+        boolean advanced = false;
+        for (Partition[] ps : topics.values()) {
+            for (Partition p : ps) if (p != null && p.isLeader()) advanced |= p.advance(now);
+        }
+        if (advanced) tryCompleteDelayed();
     }
 
     public List<String> topicNames() {
@@ -66,18 +186,27 @@ public final class ReplicaManager {
                 && !name.equals(".") && !name.equals("..");
     }
 
-    /** Returns the partition's high watermark (its log end: there are no followers), or -1 if unknown. */
+    /** Returns the partition's high watermark, or -1 if unknown here. */
     public long highWatermark(String topic, int partition) {
-        Partition[] ps = topics.get(topic);
-        if (ps == null || partition < 0 || partition >= ps.length) return -1;
-        return ps[partition].logEndOffset();
+        Partition p = partition(topic, partition);
+        return p == null ? -1 : p.highWatermark();
     }
 
     /** Reads one partition for Fetch; null when the topic-partition is unknown. */
     public UnifiedLog.FetchData fetch(String topic, int partition, long offset, int maxBytes) throws IOException {
-        Partition[] ps = topics.get(topic);
-        if (ps == null || partition < 0 || partition >= ps.length) return null;
-        return ps[partition].read(offset, maxBytes);
+        return fetch(topic, partition, offset, maxBytes, -1);
+    }
+
+    /**
+     * Reads one partition for a Fetch of replicaId (-1: a consumer); a follower's fetch offset is
+     * its log end, which may advance the high watermark and complete parked acks=all requests.
+     */
+    public UnifiedLog.FetchData fetch(String topic, int partition, long offset, int maxBytes, int replicaId) throws IOException {
+        Partition p = partition(topic, partition);
+        if (p == null) return null;
+        if (replicaId >= 0 && p.isLeader() && p.followerFetched(replicaId, offset, System.currentTimeMillis())) tryCompleteDelayed();
+        UnifiedLog.FetchData d = p.read(offset, maxBytes);
+        return new UnifiedLog.FetchData(p.highWatermark(), d.records);
     }
 
     /** An append waiting for the log writer. */
@@ -141,8 +270,12 @@ public final class ReplicaManager {
 
     private PartitionResult appendNow(String topic, int partition, ByteBuffer records) throws IOException {
         Partition[] ps = topics.get(topic);
+        if (ps == null && cluster.replicated()) ps = topic(topic, true); // created by another broker's metadata
         if (ps == null || partition < 0 || partition >= ps.length) {
             return new PartitionResult(Errors.UNKNOWN_TOPIC_OR_PARTITION, -1, -1, "unknown topic-partition " + topic + "-" + partition);
+        }
+        if (ps[partition] == null || !ps[partition].isLeader()) {
+            return new PartitionResult(Errors.NOT_LEADER_OR_FOLLOWER, -1, -1, "broker " + selfId + " does not lead " + topic + "-" + partition);
         }
         try {
             UnifiedLog.AppendInfo info = ps[partition].appendRecordsToLeader(records);

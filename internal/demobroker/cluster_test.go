@@ -1,0 +1,142 @@
+package demobroker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// leaderOf returns, by the cluster's metadata, a partition of topic whose
+// leader is broker id, and its replicas.
+func leaderOf(t *testing.T, cl *kgo.Client, topic string, id int32) (int32, []int32) {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = true
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Brokers) != 3 {
+		t.Fatalf("metadata lists %d brokers, want 3", len(resp.Brokers))
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if len(p.Replicas) != 3 || len(p.ISR) != 3 {
+			t.Errorf("partition %d: replicas %v, ISR %v; want 3 of each", p.Partition, p.Replicas, p.ISR)
+		}
+		if p.Leader == id {
+			return p.Partition, p.Replicas
+		}
+	}
+	t.Fatalf("no partition of %s led by broker %d", topic, id)
+	return 0, nil
+}
+
+// produce sends n records to one partition with acks, one at a time, and
+// returns the slowest.
+func produce(t *testing.T, seeds []string, topic string, partition int32, acks kgo.Acks, n int) time.Duration {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var worst time.Duration
+	for i := range n {
+		t0 := time.Now()
+		r := &kgo.Record{Topic: topic, Partition: partition, Value: []byte(fmt.Sprintf("record %d", i))}
+		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatalf("acks %v: %v", acks, err)
+		}
+		worst = max(worst, time.Since(t0))
+	}
+	return worst
+}
+
+// TestReplicatedCluster: three demo brokers replicate every partition;
+// franz-go's acks=all produce returns once the followers have the records,
+// and a follower whose appends stall 200 ms holds acks=all requests (not
+// acks=1 ones) up by that much.
+func TestReplicatedCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root := t.TempDir()
+	bs, err := StartCluster(ctx, 3, Config{LogDir: root, Partitions: 3, IOThreads: 2, NetworkThreads: 1},
+		func(i int, c *Config) {
+			if i == 2 {
+				c.StallMs, c.StallEvery = 200, 1 // broker 2's every append sleeps
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, b := range bs {
+			b.Close()
+		}
+	}()
+	var seeds []string
+	for _, b := range bs {
+		seeds = append(seeds, b.Addr())
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	// The first metadata request creates the topic; the followers learn it
+	// from their leaders' metadata within a second.
+	leaderOf(t, admin, "orders", 0)
+	time.Sleep(1500 * time.Millisecond)
+	p, replicas := leaderOf(t, admin, "orders", 0)
+	t.Logf("partition %d: replicas %v", p, replicas)
+
+	leaderOnly := produce(t, seeds, "orders", p, kgo.LeaderAck(), 10)
+	all := produce(t, seeds, "orders", p, kgo.AllISRAcks(), 10)
+	t.Logf("slowest of 10: acks=1 %v, acks=all %v", leaderOnly, all)
+	if all < 200*time.Millisecond {
+		t.Errorf("acks=all took at most %v with a follower stalling 200 ms per append: it did not wait for the follower", all)
+	}
+	if leaderOnly >= 200*time.Millisecond {
+		t.Errorf("acks=1 took %v: the leader waited for its followers", leaderOnly)
+	}
+	// librdkafka (kcat) produces with acks=all too, routed by the same
+	// metadata.
+	kcat := exec.CommandContext(ctx, "kcat", "-P", "-b", strings.Join(seeds, ","), "-t", "orders", "-p", fmt.Sprint(p),
+		"-X", "request.required.acks=-1")
+	kcat.Stdin = strings.NewReader("one\ntwo\nthree\n")
+	if out, err := kcat.CombinedOutput(); err != nil {
+		t.Errorf("kcat acks=all: %v: %s", err, out)
+	}
+	// Every replica ends with the same log.
+	var sizes []int64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sizes = sizes[:0]
+		for i := range bs {
+			st, err := os.Stat(filepath.Join(root, fmt.Sprintf("broker-%d", i), fmt.Sprintf("orders-%d", p), "00000000000000000000.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, st.Size())
+		}
+		if sizes[0] > 0 && sizes[0] == sizes[1] && sizes[1] == sizes[2] || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if sizes[0] == 0 || sizes[0] != sizes[1] || sizes[1] != sizes[2] {
+		t.Errorf("replica log sizes %v, want three equal non-empty logs", sizes)
+	}
+}
