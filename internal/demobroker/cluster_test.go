@@ -140,3 +140,66 @@ func TestReplicatedCluster(t *testing.T) {
 		t.Errorf("replica log sizes %v, want three equal non-empty logs", sizes)
 	}
 }
+
+// TestClusterISRShrinks: a follower that stops keeping up (every append
+// sleeps 5 s) leaves the ISR after replica.lag.time.max.ms (1 s here), and
+// acks=all requests then complete without it.
+func TestClusterISRShrinks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bs, err := StartCluster(ctx, 3, Config{LogDir: t.TempDir(), Partitions: 3, IOThreads: 2, NetworkThreads: 1, ReplicaLagTimeMax: time.Second},
+		func(i int, c *Config) {
+			if i == 2 {
+				c.StallMs, c.StallEvery = 5000, 1
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, b := range bs {
+			b.Close()
+		}
+	}()
+	var seeds []string
+	for _, b := range bs {
+		seeds = append(seeds, b.Addr())
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	leaderOf(t, admin, "orders", 0)
+	time.Sleep(1500 * time.Millisecond)
+	p, _ := leaderOf(t, admin, "orders", 0)
+	first := produce(t, seeds, "orders", p, kgo.AllISRAcks(), 1) // broker 2 is stuck in its append now
+	time.Sleep(1500 * time.Millisecond)
+	later := produce(t, seeds, "orders", p, kgo.AllISRAcks(), 5)
+	t.Logf("acks=all: first %v (waits for the ISR to shrink), then at most %v", first, later)
+	// The follower counted as caught up at its last fetch, which the
+	// leader parks up to 500 ms while there is nothing new: the ISR
+	// shrinks 0.5 to 1 s after the request.
+	if first < 400*time.Millisecond {
+		t.Errorf("the first acks=all request took %v: it did not wait for the stuck follower to leave the ISR", first)
+	}
+	if later >= 900*time.Millisecond {
+		t.Errorf("acks=all requests after the ISR shrank took up to %v", later)
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("orders")
+	req.Topics = append(req.Topics, rt)
+	// Asked of the leader, which keeps the ISR (followers learn it from
+	// the leader's metadata, and broker 2's fetcher is stuck).
+	raw, err := admin.Broker(0).Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := raw.(*kmsg.MetadataResponse)
+	for _, pp := range resp.Topics[0].Partitions {
+		if pp.Partition == p && len(pp.ISR) != 2 {
+			t.Errorf("partition %d ISR %v, want the two brokers that keep up", p, pp.ISR)
+		}
+	}
+}

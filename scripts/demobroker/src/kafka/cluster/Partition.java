@@ -70,8 +70,17 @@ public final class Partition {
         return highWatermark;
     }
 
+    // A follower's view of the ISR: what its leader's metadata said last.
+    private volatile int[] leaderIsr;
+
+    /** The ISR: the leader's own; a follower's as its leader last reported it. */
     public synchronized int[] inSyncReplicas() {
+        if (!isLeader()) return leaderIsr != null ? leaderIsr : replicas;
         return isr.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    public void setLeaderIsr(int[] isr) {
+        leaderIsr = isr;
     }
 
     public UnifiedLog.FetchData read(long offset, int maxBytes) throws IOException {

@@ -148,7 +148,7 @@ public final class KafkaApis {
             for (int p = 0; p < np; p++) {
                 int[] replicas = cluster.replicated() ? cluster.replicas(name, p) : new int[] {config.brokerId};
                 int[] isr = replicas;
-                if (ps[p] != null && ps[p].isLeader() && cluster.replicated()) isr = ps[p].inSyncReplicas();
+                if (ps[p] != null && cluster.replicated()) isr = ps[p].inSyncReplicas();
                 w.int16(Errors.NONE).int32(p).int32(replicas[0]);
                 if (v >= 7) w.int32(0); // leader epoch
                 w.arrayLength(replicas.length, flex);

@@ -102,16 +102,28 @@ public final class ReplicaFetcherThread extends Thread {
             String name = r.string();
             r.bool();
             int np = r.int32();
+            int[] leaders = new int[np];
+            int[][] isrs = new int[np][];
             for (int p = 0; p < np; p++) {
                 r.int16();
-                r.int32();
-                r.int32();
+                int index = r.int32();
+                int leaderId = r.int32();
                 int n = r.int32();
                 for (int k = 0; k < n; k++) r.int32();
-                n = r.int32();
-                for (int k = 0; k < n; k++) r.int32();
+                int[] isr = new int[r.int32()];
+                for (int k = 0; k < isr.length; k++) isr[k] = r.int32();
+                if (index >= 0 && index < np) {
+                    leaders[index] = leaderId;
+                    isrs[index] = isr;
+                }
             }
-            if (err == Errors.NONE) replicaManager.topic(name, true);
+            if (err != Errors.NONE) continue;
+            replicaManager.topic(name, true);
+            // The ISR of what this leader leads, for this broker's own metadata answers.
+            for (int p = 0; p < np; p++) {
+                Partition local = replicaManager.partition(name, p);
+                if (local != null && leaders[p] == leader.id && !local.isLeader() && isrs[p] != null) local.setLeaderIsr(isrs[p]);
+            }
         }
     }
 
