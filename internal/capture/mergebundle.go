@@ -96,7 +96,7 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		return nil, err
 	}
 	wantFS := exists(b.Path(bundle.FSStreamFile))
-	ws, reqs, err := bundleWindows(b, o, wantFS)
+	ws, reqs, phases, err := bundleWindows(b, o, wantFS)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +122,7 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		top = 10
 	}
 	sum := merge.Summarize(res, opt, top)
+	sum.Phases = phases
 	if wantFS {
 		fo := merge.FSOptions{Top: top, Threads: res.Threads}
 		if ws != nil {
@@ -196,7 +197,7 @@ func foldedType(p *profile.Profile, typ string) func(io.Writer) error {
 // windows the capture wrote when it has no requests.
 // With fsRequests it also returns the produce requests on CLOCK_MONOTONIC
 // for the filesystem summary.
-func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.WindowSet, []merge.FSRequest, error) {
+func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.WindowSet, []merge.FSRequest, *merge.PhaseSummary, error) {
 	meta := b.Meta.Latency
 	slo, pad, kind := o.SLO, o.Pad, o.Kind
 	if meta != nil {
@@ -215,11 +216,11 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.
 	}
 	metric, err := latency.ParseMetric(kind)
 	if err != nil {
-		return nil, nil, fmt.Errorf("merge: %w", err)
+		return nil, nil, nil, fmt.Errorf("merge: %w", err)
 	}
 	if o.Latency != "" || exists(b.Path(bundle.RequestsFile)) {
 		if slo == 0 {
-			return nil, nil, errors.New("merge: the bundle records no SLO: give one with --slo")
+			return nil, nil, nil, errors.New("merge: the bundle records no SLO: give one with --slo")
 		}
 		read := func(emit func(*latency.Request) error) error {
 			f, err := os.Open(b.Path(bundle.RequestsFile))
@@ -243,9 +244,13 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.
 		}
 		wb := latency.NewBuilder(slo, metric, pad)
 		var reqs []merge.FSRequest
+		var phases merge.PhaseAccumulator
 		m := b.Meta.Clock
 		if err := read(func(r *latency.Request) error {
 			wb.Add(r)
+			if r.APIKey == latency.APIProduce && r.Measured() {
+				phases.Add(r.Breakdown, r.Latency(metric) > slo)
+			}
 			if fsRequests && r.APIKey == latency.APIProduce && r.Measured() && r.ResponseEnd != 0 && m.Validate() == nil {
 				fr := merge.FSRequest{Start: m.ToMonotonic(r.SlowSince(metric)), End: m.ToMonotonic(r.ResponseEnd),
 					OverSLO: r.Latency(metric) > slo}
@@ -256,25 +261,25 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.
 			}
 			return nil
 		}); err != nil {
-			return nil, nil, fmt.Errorf("merge: reading requests: %w", err)
+			return nil, nil, nil, fmt.Errorf("merge: reading requests: %w", err)
 		}
 		ws, err := toMonotonic(wb.Build(), m)
-		return ws, reqs, err
+		return ws, reqs, phases.Summary(), err
 	}
 	if p := b.Path(bundle.WindowsFile); exists(p) {
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, nil, fmt.Errorf("merge: %w", err)
+			return nil, nil, nil, fmt.Errorf("merge: %w", err)
 		}
 		defer f.Close()
 		ws, err := latency.ReadWindowSet(f)
 		if err != nil {
-			return nil, nil, fmt.Errorf("merge: reading windows: %w", err)
+			return nil, nil, nil, fmt.Errorf("merge: reading windows: %w", err)
 		}
 		ws, err = toMonotonic(ws, b.Meta.Clock)
-		return ws, nil, err
+		return ws, nil, nil, err
 	}
-	return nil, nil, nil
+	return nil, nil, nil, nil
 }
 
 // summarizeFS reads the bundle's filesystem stream and relates it to the

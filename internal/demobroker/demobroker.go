@@ -75,6 +75,9 @@ type Config struct {
 	// replicas. ReplicationFactor defaults to 3, ReplicaLagTimeMax to 10 s.
 	BrokerID          int
 	Cluster           string
+	// RequestLog is where the broker writes Kafka's request log (JSON, a
+	// line per completed request with its phases); empty: none.
+	RequestLog string
 	ReplicationFactor int
 	ReplicaLagTimeMax time.Duration
 	// JVMArgs go before the main class (e.g. -XX:+PreserveFramePointer).
@@ -136,6 +139,9 @@ func (c *Config) Args() []string {
 	add("gc-storm-retain-mb", int64(c.GCStormRetainMB))
 	if c.AppendMode != "" {
 		args = append(args, "--append-mode="+c.AppendMode)
+	}
+	if c.RequestLog != "" {
+		args = append(args, "--request-log="+c.RequestLog)
 	}
 	if c.Cluster != "" {
 		args = append(args, "--broker-id="+strconv.Itoa(c.BrokerID), "--cluster="+c.Cluster)

@@ -40,7 +40,10 @@ type Summary struct {
 	// windows, left out of every ranking above.
 	ProfilerWall time.Duration `json:"profiler_wall_ns"`
 	// FS relates the filesystem lens to the requests, when it ran.
-	FS    *FSSummary `json:"fs,omitempty"`
+	FS *FSSummary `json:"fs,omitempty"`
+	// Phases compares the broker-side phases of slow and other produce
+	// requests, when the latency source has them (a request log).
+	Phases *PhaseSummary `json:"phases,omitempty"`
 	Stats Stats      `json:"stats"`
 }
 
@@ -452,6 +455,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 		b.WriteString("\nKernel functions blocked threads waited under (share of off-CPU time, slow vs baseline):\n")
 		for _, f := range s.KernelCauses {
 			fmt.Fprintf(&b, "  %5.1f%% vs %5.1f%%  %s\n", 100*f.Slow, 100*f.Baseline, strings.TrimSuffix(f.Frame, "_[k]"))
+		}
+	}
+	if s.Phases != nil {
+		b.WriteString("\n")
+		if err := s.Phases.WriteText(&b); err != nil {
+			return err
 		}
 	}
 	if s.FS != nil {

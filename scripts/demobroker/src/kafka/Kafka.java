@@ -55,6 +55,7 @@ public final class Kafka {
             handlers[i] = new KafkaRequestHandler(channel, apis);
             new Thread(handlers[i], "data-plane-kafka-request-handler-" + i).start();
         }
+        if (!config.requestLog.isEmpty()) kafka.network.RequestLog.open(config.requestLog);
         Faults.schedule(config.faultOnMs, config.faultOffMs);
         if (config.pressureThreads > 0) new JournalPressure(logDir, config.pressureWriteKb).start(config.pressureThreads);
         if (config.gcStormMbS > 0) new GCStorm(config.gcStormMbS, config.gcStormRetainMb).start();

@@ -31,6 +31,7 @@ public final class Processor implements Runnable {
         final ByteBuffer size = ByteBuffer.allocate(4);
         ByteBuffer payload;
         ByteBuffer sending;
+        RequestChannel.Request sendingFor; // the request whose response is being sent
 
         Connection(String id) { this.id = id; }
     }
@@ -98,9 +99,13 @@ public final class Processor implements Runnable {
             switch (r.action) {
                 case SEND:
                     c.sending = r.frame;
+                    c.sendingFor = r.request;
+                    r.request.responseDequeuedNanos = System.nanoTime();
                     key.interestOps(SelectionKey.OP_WRITE);
                     break;
                 case NO_OP:
+                    r.request.responseDequeuedNanos = System.nanoTime();
+                    RequestLog.completed(r.request, System.nanoTime());
                     key.interestOps(SelectionKey.OP_READ);
                     break;
                 case CLOSE:
@@ -127,6 +132,8 @@ public final class Processor implements Runnable {
                 ch.write(c.sending);
                 if (!c.sending.hasRemaining()) {
                     c.sending = null;
+                    if (c.sendingFor != null) RequestLog.completed(c.sendingFor, System.nanoTime());
+                    c.sendingFor = null;
                     key.interestOps(SelectionKey.OP_READ);
                 }
                 return;

@@ -20,6 +20,12 @@ public final class RequestChannel {
         public final RequestHeader header;
         public final ByteBuffer body;
         public final long arrivalNanos;
+        // When the request's phases ended (System.nanoTime), for the request log: taken off the
+        // queue by a handler, handled (the local part), its response queued for the network
+        // thread, picked up by it.
+        public volatile long dequeueNanos, localDoneNanos, responseQueuedNanos, responseDequeuedNanos;
+        // delayed: the handler parked the request (a purgatory answers it later).
+        public volatile boolean delayed;
 
         Request(Processor processor, String connectionId, RequestHeader header, ByteBuffer body, long arrivalNanos) {
             this.processor = processor;
@@ -65,6 +71,7 @@ public final class RequestChannel {
     }
 
     public void sendResponse(Response r) {
+        r.request.responseQueuedNanos = System.nanoTime();
         r.request.processor.enqueueResponse(r);
     }
 }

@@ -33,6 +33,7 @@ public final class KafkaConfig {
     public int gcStormMbS = 0; // fault: allocate this many MB/s, keeping gcStormRetainMb alive
     public int gcStormRetainMb = 64;
     public String appendMode = "direct"; // direct: handlers append; handoff: one log-writer thread does
+    public String requestLog = ""; // Kafka's request log (kafka.request.logger, JSON) of every request, with its phases
     public String cluster = ""; // ID@HOST:PORT,... of every broker (this one included); empty: a single node
     public int replicationFactor = 3; // replicas of each partition (at most the cluster's size)
     public long replicaLagTimeMaxMs = 10_000; // a follower not caught up for this long leaves the ISR
@@ -61,6 +62,7 @@ public final class KafkaConfig {
             "  --gc-storm-retain-mb=64   how much of it stays reachable (a churning cache)",
             "  --append-mode=direct      direct: handlers append under the log's lock; handoff: one",
             "                            kafka-log-writer thread appends, fed through a queue",
+            "  --request-log=FILE        write Kafka's request log (JSON, Kafka 2.8+), phases per request",
             "  --cluster=ID@HOST:PORT,.. every broker of a replicated cluster, this one (--broker-id) included;",
             "                            followers fetch from leaders and acks=all waits for the ISR",
             "  --replication-factor=3    replicas of each partition (at most the cluster's size)",
@@ -112,6 +114,7 @@ public final class KafkaConfig {
                     case "gc-storm-mb-s": c.gcStormMbS = Integer.parseInt(v); break;
                     case "gc-storm-retain-mb": c.gcStormRetainMb = positive(e.getKey(), Integer.parseInt(v)); break;
                     case "cluster": c.cluster = v; break;
+                    case "request-log": c.requestLog = v; break;
                     case "replication-factor": c.replicationFactor = positive(e.getKey(), Integer.parseInt(v)); break;
                     case "replica-lag-time-max-ms": c.replicaLagTimeMaxMs = positive(e.getKey(), Long.parseLong(v)); break;
                     case "min-insync-replicas": c.minInsyncReplicas = positive(e.getKey(), Integer.parseInt(v)); break;

@@ -23,7 +23,10 @@ public final class KafkaRequestHandler implements Runnable {
                 return;
             }
             if (req == null) continue;
+            req.dequeueNanos = System.nanoTime();
             RequestChannel.Response resp = apis.handle(req);
+            req.localDoneNanos = System.nanoTime();
+            req.delayed = resp == null;
             if (resp != null) channel.sendResponse(resp); // null: a delayed fetch answers later
         }
     }
