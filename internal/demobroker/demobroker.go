@@ -73,11 +73,11 @@ type Config struct {
 	// broker one of a replicated cluster (StartCluster sets them):
 	// followers fetch from leaders, acks=all waits for the in-sync
 	// replicas. ReplicationFactor defaults to 3, ReplicaLagTimeMax to 10 s.
-	BrokerID          int
-	Cluster           string
+	BrokerID int
+	Cluster  string
 	// RequestLog is where the broker writes Kafka's request log (JSON, a
 	// line per completed request with its phases); empty: none.
-	RequestLog string
+	RequestLog        string
 	ReplicationFactor int
 	ReplicaLagTimeMax time.Duration
 	// JVMArgs go before the main class (e.g. -XX:+PreserveFramePointer).

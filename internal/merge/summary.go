@@ -44,7 +44,7 @@ type Summary struct {
 	// Phases compares the broker-side phases of slow and other produce
 	// requests, when the latency source has them (a request log).
 	Phases *PhaseSummary `json:"phases,omitempty"`
-	Stats Stats      `json:"stats"`
+	Stats  Stats         `json:"stats"`
 }
 
 // WindowSummary describes the SLO-breach windows.

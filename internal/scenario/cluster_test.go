@@ -43,7 +43,7 @@ func TestScenarioClusterSlowFollower(t *testing.T) {
 	}()
 	// franz-go produces with acks=all by default.
 	defer demobroker.ProduceForTest(t, bs[0].Addr(), "orders", 8, 300)() // the others are found through metadata
-	time.Sleep(3 * time.Second) // topic creation, followers learning it, JIT warm-up
+	time.Sleep(3 * time.Second)                                          // topic creation, followers learning it, JIT warm-up
 	popts := profiler.DefaultOptions()
 	popts.Profiler = profiler.JFR
 	dir := filepath.Join(t.TempDir(), "bundle")
