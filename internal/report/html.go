@@ -44,14 +44,16 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%d B", n)
 	},
-	"join":     strings.Join,
-	"add":      func(a, b int) int { return a + b },
-	"kframe":   func(s string) string { return strings.TrimSuffix(s, "_[k]") },
-	"sorted":   sortedKV,
-	"sub":      func(a, b time.Duration) time.Duration { return a - b },
-	"share":    fmtShare,
-	"listName": func(l string) string { return listNames[l] },
-	"short":    merge.ShortPath,
+	"join":       strings.Join,
+	"add":        func(a, b int) int { return a + b },
+	"phaseBars":  PhaseBars,
+	"phaseNames": func() []string { return merge.PhaseNames },
+	"kframe":     func(s string) string { return strings.TrimSuffix(s, "_[k]") },
+	"sorted":     sortedKV,
+	"sub":        func(a, b time.Duration) time.Duration { return a - b },
+	"share":      fmtShare,
+	"listName":   func(l string) string { return listNames[l] },
+	"short":      merge.ShortPath,
 }
 
 type kv struct {

@@ -60,4 +60,19 @@ func TestScenarioClusterSlowFollower(t *testing.T) {
 	if s.Phases.Dominant != "remote" {
 		t.Errorf("slow requests' dominant phase %q, want remote (the followers): %s", s.Phases.Dominant, s.Phases.Sentence)
 	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="phase-bars"`, `id="phase-table"`, "<title>remote: "} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	if keep := os.Getenv("LOCKSCOPE_SCENARIO_KEEP"); keep != "" {
+		os.RemoveAll(keep)
+		if err := os.CopyFS(keep, os.DirFS(dir)); err != nil {
+			t.Log(err)
+		}
+	}
 }
