@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/lockscope/lockscope/internal/attach"
 	"github.com/lockscope/lockscope/internal/clock"
@@ -32,6 +33,17 @@ func (s *Session) startJFR(ctx context.Context) error {
 	s.start = clock.Sample()
 	out, err := s.vm.Jcmd(ctx, s.command)
 	if err != nil {
+		var ce *attach.CommandError
+		if !errors.As(err, &ce) {
+			// Not the JVM refusing: the command may have reached it and
+			// started the recording before the wait for its answer ended
+			// (a capture cancelled right then). Nothing may keep running
+			// without an owner: stop it, with a context of its own.
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			s.stopJFR(cctx)
+			cancel()
+			os.Remove(s.host(s.remote))
+		}
 		if strings.Contains(err.Error(), "Unknown diagnostic command") {
 			return fmt.Errorf("starting the JDK Flight Recorder: this JVM has none (JDK 8 before 8u262?): install async-profiler: %w", err)
 		}

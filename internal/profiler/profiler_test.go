@@ -409,3 +409,29 @@ func TestJFRJVMExits(t *testing.T) {
 		t.Error("the JVM's /tmp is still held open after Stop")
 	}
 }
+
+// TestJFRStartCancelled: a capture cancelled while the JVM is still
+// starting its first recording (JFR's own start-up takes hundreds of ms)
+// must not leave the recording running: the JFR.start reached the JVM even
+// though its answer was never read.
+func TestJFRStartCancelled(t *testing.T) {
+	t.Parallel()
+	j := jvmtest.Start(t, jvmtest.Config{})
+	vm := openVM(t, j.PID)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
+	defer cancel()
+	s, err := Start(ctx, vm, testOptions(JFR, 30*time.Second, 2*time.Second))
+	if err == nil {
+		t.Logf("JFR started within 60 ms: closing it as a capture would")
+		s.Close()
+	} else {
+		t.Logf("start: %v", err)
+	}
+	out, err := vm.Jcmd(context.Background(), "JFR.check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "lockscope-") && strings.Contains(out, "(running)") {
+		t.Errorf("a lockscope recording is still running after the cancelled start:\n%s", out)
+	}
+}
