@@ -55,15 +55,19 @@ type JettyOptions struct {
 	StartTimeout time.Duration
 }
 
-// Jetty is a running jetty with the txlog servlet deployed.
-type Jetty struct {
-	// PID is the JVM's process id: start.jar runs the server in its own
-	// JVM (no --exec), so this is the process that has jetty's qtp threads
-	// and txlog-sync.
+// Jetty is a running jetty with the txlog servlet deployed. Its PID is the
+// JVM's: start.jar runs the server in its own JVM (no --exec), so this is
+// the process that has jetty's qtp threads and txlog-sync. Base is the
+// JETTY_BASE directory.
+type Jetty struct{ *Server }
+
+// Server is a server JVM a scenario started, with the txlog servlet.
+type Server struct {
+	// PID is the JVM's process id.
 	PID int
 	// URL is the servlet's endpoint, http://127.0.0.1:PORT/txlog/append.
 	URL string
-	// Base is the JETTY_BASE directory, Log the file with jetty's stdout
+	// Base is the server's base directory, Log the file with its stdout
 	// and stderr.
 	Base, Log string
 
@@ -71,6 +75,52 @@ type Jetty struct {
 	done    chan struct{}
 	waitErr error // of cmd.Wait, valid once done is closed
 	stop    sync.Once
+}
+
+// launch starts a server JVM (java with args, in base, output to base/name.log)
+// as a child in its own process group, stops it in tb.Cleanup and returns
+// once the txlog servlet on port answers.
+func launch(tb testing.TB, name, java string, args []string, base string, port int, timeout time.Duration) *Server {
+	tb.Helper()
+	logPath := filepath.Join(base, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer logf.Close() // the child has its own copy
+	cmd := exec.Command(java, args...)
+	cmd.Dir = base
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so a ^C to go test reaches the test (which
+	// stops the server) and not the server first; Pdeathsig so a killed
+	// test binary leaves no JVM behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("starting %s: %v", name, err)
+	}
+	s := &Server{
+		PID:  cmd.Process.Pid,
+		URL:  fmt.Sprintf("http://127.0.0.1:%d/%s/append", port, contextPath),
+		Base: base,
+		Log:  logPath,
+		cmd:  cmd,
+		done: make(chan struct{}),
+	}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.done)
+	}()
+	tb.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			tb.Errorf("stopping %s: %v", name, err)
+		}
+	})
+	t0 := time.Now()
+	if err := waitServlet(s.URL, s.done, func() error { return s.waitErr }, timeout); err != nil {
+		tb.Fatalf("%s: %v; log %s ends:\n%s", name, err, logPath, tail(logPath, 4<<10))
+	}
+	tb.Logf("%s pid %d serving %s after %v", name, s.PID, s.URL, time.Since(t0).Round(time.Millisecond))
+	return s
 }
 
 // StartJetty runs Debian's jetty9 with the txlog servlet as a child
@@ -107,13 +157,6 @@ func StartJetty(tb testing.TB, o JettyOptions) *Jetty {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logPath := filepath.Join(base, "jetty.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer logf.Close() // the child has its own copy
-
 	args := []string{"-Xms64m", "-Xmx256m"}
 	args = append(args, o.JVMArgs...)
 	args = append(args,
@@ -130,43 +173,7 @@ func StartJetty(tb testing.TB, o JettyOptions) *Jetty {
 		// is noise in off-CPU profiles.
 		"jetty.deploy.scanInterval=0",
 	)
-	cmd := exec.Command(java, args...)
-	cmd.Dir = base
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, so a ^C to go test reaches the test (which
-	// stops jetty) and not jetty first; Pdeathsig so a killed test binary
-	// leaves no JVM behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("starting jetty: %v", err)
-	}
-	j := &Jetty{
-		PID:  cmd.Process.Pid,
-		URL:  fmt.Sprintf("http://127.0.0.1:%d/%s/append", port, contextPath),
-		Base: base,
-		Log:  logPath,
-		cmd:  cmd,
-		done: make(chan struct{}),
-	}
-	go func() {
-		j.waitErr = cmd.Wait()
-		close(j.done)
-	}()
-	tb.Cleanup(func() {
-		if err := j.Stop(); err != nil {
-			tb.Errorf("stopping jetty: %v", err)
-		}
-	})
-	t0 := time.Now()
-	if err := j.waitReady(o.StartTimeout); err != nil {
-		tb.Fatalf("%v; jetty log %s ends:\n%s", err, logPath, tail(logPath, 4<<10))
-	}
-	tb.Logf("jetty pid %d serving %s after %v", j.PID, j.URL, time.Since(t0).Round(time.Millisecond))
-	return j
-}
-
-func (j *Jetty) waitReady(timeout time.Duration) error {
-	return waitServlet(j.URL, j.done, func() error { return j.waitErr }, timeout)
+	return &Jetty{launch(tb, "jetty", java, args, base, port, o.StartTimeout)}
 }
 
 // waitServlet polls the txlog servlet at url until it answers 200, the
@@ -200,9 +207,9 @@ func waitServlet(url string, done <-chan struct{}, exitErr func() error, timeout
 
 // Stop stops jetty (SIGTERM, SIGKILL after 10s) and waits for it. It is
 // safe to call more than once; tb.Cleanup calls it too.
-func (j *Jetty) Stop() error {
+func (s *Server) Stop() error {
 	var err error
-	j.stop.Do(func() { err = stopChild(j.cmd, j.done) })
+	s.stop.Do(func() { err = stopChild(s.cmd, s.done) })
 	return err
 }
 
@@ -228,7 +235,7 @@ func stopChild(cmd *exec.Cmd, done <-chan struct{}) error {
 }
 
 // Exited is closed once the jetty process has exited.
-func (j *Jetty) Exited() <-chan struct{} { return j.done }
+func (s *Server) Exited() <-chan struct{} { return s.done }
 
 // layoutBase writes a JETTY_BASE with the http and deploy modules and the
 // txlog webapp exploded under webapps/.

@@ -25,27 +25,21 @@ import (
 // generators write) arrives after the capture and is joined with
 // merge --latency, as a client's log would be.
 type jettyRun struct {
-	fault   func(ctx context.Context, t *testing.T, j *server) (stop func())
+	fault   func(ctx context.Context, t *testing.T, j *Server) (stop func())
 	slo     time.Duration
 	jvmArgs []string
 	// tomcat runs the webapp on Debian's tomcat10 instead of jetty9.
 	tomcat bool
 }
 
-// server is the running server a scenario drives.
-type server struct {
-	PID int
-	URL string
-}
-
 // onPID adapts a fault on the server's pid to a jettyRun's.
-func onPID(f func(ctx context.Context, t *testing.T, pid int) func()) func(context.Context, *testing.T, *server) func() {
-	return func(ctx context.Context, t *testing.T, j *server) func() { return f(ctx, t, j.PID) }
+func onPID(f func(ctx context.Context, t *testing.T, pid int) func()) func(context.Context, *testing.T, *Server) func() {
+	return func(ctx context.Context, t *testing.T, j *Server) func() { return f(ctx, t, j.PID) }
 }
 
 // cacheStorm is a fault of the server's own: two clients refreshing its
 // cache (/cache?mb=32, an allocation storm in its heap) back to back.
-func cacheStorm(j *server) Fault {
+func cacheStorm(j *Server) Fault {
 	url := strings.TrimSuffix(j.URL, "/append") + "/cache?mb=32"
 	return func() (func() error, error) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -73,13 +67,11 @@ func (r jettyRun) run(t *testing.T, data string) *merge.Summary {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var j *server
+	var j *Server
 	if r.tomcat {
-		tc := StartTomcat(t, TomcatOptions{DataDir: data, JVMArgs: r.jvmArgs})
-		j = &server{tc.PID, tc.URL}
+		j = StartTomcat(t, TomcatOptions{DataDir: data, JVMArgs: r.jvmArgs}).Server
 	} else {
-		je := StartJetty(t, JettyOptions{DataDir: data, JVMArgs: r.jvmArgs})
-		j = &server{je.PID, je.URL}
+		j = StartJetty(t, JettyOptions{DataDir: data, JVMArgs: r.jvmArgs}).Server
 	}
 	loadDone := make(chan []Request, 1)
 	go func() {
@@ -167,7 +159,7 @@ func TestScenarioDemoControl(t *testing.T) {
 func TestScenarioJettyGC(t *testing.T) {
 	data := t.TempDir()
 	r := jettyRun{slo: 65 * time.Millisecond, jvmArgs: []string{"-Xms128m", "-Xmx128m", "-XX:+UseSerialGC"}}
-	r.fault = func(ctx context.Context, t *testing.T, j *server) func() {
+	r.fault = func(ctx context.Context, t *testing.T, j *Server) func() {
 		return cycling(func(int) Fault { return cacheStorm(j) })(ctx, t, j.PID)
 	}
 	s := r.run(t, data)
@@ -216,7 +208,7 @@ func TestScenarioTomcatJournal(t *testing.T) {
 // TestScenarioTomcatGC: as TestScenarioJettyGC, on tomcat10.
 func TestScenarioTomcatGC(t *testing.T) {
 	r := jettyRun{tomcat: true, slo: 65 * time.Millisecond, jvmArgs: []string{"-Xms128m", "-Xmx128m", "-XX:+UseSerialGC"}}
-	r.fault = func(ctx context.Context, t *testing.T, j *server) func() {
+	r.fault = func(ctx context.Context, t *testing.T, j *Server) func() {
 		return cycling(func(int) Fault { return cacheStorm(j) })(ctx, t, j.PID)
 	}
 	s := r.run(t, t.TempDir())

@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -47,22 +45,11 @@ type TomcatOptions struct {
 	StartTimeout time.Duration
 }
 
-// Tomcat is a running Tomcat with the txlog servlet deployed.
-type Tomcat struct {
-	// PID is the JVM's process id (Bootstrap runs in the JVM that java
-	// started; there is no wrapper script or daemon in between).
-	PID int
-	// URL is the servlet's endpoint, http://127.0.0.1:PORT/txlog/append.
-	URL string
-	// Base is the CATALINA_BASE directory, Log the file with Tomcat's
-	// stdout and stderr, where all its logging goes.
-	Base, Log string
-
-	cmd     *exec.Cmd
-	done    chan struct{}
-	waitErr error // of cmd.Wait, valid once done is closed
-	stop    sync.Once
-}
+// Tomcat is a running Tomcat with the txlog servlet deployed. Its PID is
+// the JVM's (Bootstrap runs in the JVM that java started; there is no
+// wrapper script or daemon in between); Base is the CATALINA_BASE, and its
+// Log has all of Tomcat's logging.
+type Tomcat struct{ *Server }
 
 // StartTomcat runs Debian's tomcat10 with the txlog servlet as a child
 // process, in a CATALINA_BASE under tb.TempDir() and on a free loopback
@@ -100,13 +87,6 @@ func StartTomcat(tb testing.TB, o TomcatOptions) *Tomcat {
 	if err := layoutCatalinaBase(base, o.Home, classes, port); err != nil {
 		tb.Fatalf("writing CATALINA_BASE: %v", err)
 	}
-	logPath := filepath.Join(base, "tomcat.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer logf.Close() // the child has its own copy
-
 	args := []string{"-Xms64m", "-Xmx256m"}
 	args = append(args, o.JVMArgs...)
 	args = append(args,
@@ -128,51 +108,8 @@ func StartTomcat(tb testing.TB, o TomcatOptions) *Tomcat {
 		"-cp", filepath.Join(bin, "bootstrap.jar")+":"+filepath.Join(bin, "tomcat-juli.jar"),
 		"org.apache.catalina.startup.Bootstrap", "start",
 	)
-	cmd := exec.Command(java, args...)
-	cmd.Dir = base
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// As for jetty: its own process group, so a ^C reaches the test first;
-	// Pdeathsig so a killed test binary leaves no JVM behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("starting tomcat: %v", err)
-	}
-	tc := &Tomcat{
-		PID:  cmd.Process.Pid,
-		URL:  fmt.Sprintf("http://127.0.0.1:%d/%s/append", port, contextPath),
-		Base: base,
-		Log:  logPath,
-		cmd:  cmd,
-		done: make(chan struct{}),
-	}
-	go func() {
-		tc.waitErr = cmd.Wait()
-		close(tc.done)
-	}()
-	tb.Cleanup(func() {
-		if err := tc.Stop(); err != nil {
-			tb.Errorf("stopping tomcat: %v", err)
-		}
-	})
-	t0 := time.Now()
-	if err := waitServlet(tc.URL, tc.done, func() error { return tc.waitErr }, o.StartTimeout); err != nil {
-		tb.Fatalf("tomcat: %v; log %s ends:\n%s", err, logPath, tail(logPath, 4<<10))
-	}
-	tb.Logf("tomcat pid %d serving %s after %v", tc.PID, tc.URL, time.Since(t0).Round(time.Millisecond))
-	return tc
+	return &Tomcat{launch(tb, "tomcat", java, args, base, port, o.StartTimeout)}
 }
-
-// Stop stops Tomcat (SIGTERM, which runs its shutdown hook; SIGKILL after
-// 10s) and waits for it. It is safe to call more than once; tb.Cleanup
-// calls it too.
-func (tc *Tomcat) Stop() error {
-	var err error
-	tc.stop.Do(func() { err = stopChild(tc.cmd, tc.done) })
-	return err
-}
-
-// Exited is closed once the Tomcat process has exited.
-func (tc *Tomcat) Exited() <-chan struct{} { return tc.done }
 
 // tomcatServerXML is the whole server: one HTTP/1.1 (NIO) connector on
 // loopback, no shutdown port, no AJP, and a host that deploys webapps/ once
