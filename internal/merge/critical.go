@@ -148,19 +148,23 @@ func (w *walker) charge(c verdict.Cause, waiter string, s, e int64) {
 // segment charges [a, b) of interval iv of thread tid. chain holds the
 // threads already on the path; via says how the first waiter reached it.
 func (w *walker) segment(tid uint32, iv *interval, a, b int64, depth int, chain []uint32, via, waiter string) {
-	// Stop-the-world pauses first: nothing ran then.
+	w.aroundPauses(a, b, waiter, func(s, e int64) { w.rest(tid, iv, s, e, depth, chain, via, waiter) })
+}
+
+// aroundPauses charges the parts of [a, b) inside stop-the-world pauses to
+// them (nothing ran then, whatever held the thread otherwise) and calls
+// outside for the parts between.
+func (w *walker) aroundPauses(a, b int64, waiter string, outside func(s, e int64)) {
 	i, _ := slices.BinarySearchFunc(w.pauses, a, func(p pause, t int64) int { return cmpInt(p.end, t+1) })
 	for ; i < len(w.pauses) && w.pauses[i].start < b && a < b; i++ {
 		p := w.pauses[i]
 		if p.end <= a {
 			continue
 		}
-		w.rest(tid, iv, a, max(a, p.start), depth, chain, via, waiter)
-		what := "safepoint"
-		if p.gc {
-			what = "GC pause"
+		if s := max(a, p.start); s > a {
+			outside(a, s)
 		}
-		c := verdict.Cause{Kind: verdict.GC, Java: what}
+		c := verdict.Cause{Kind: verdict.GC, Java: pauseName(p)}
 		w.charge(c, waiter, max(a, p.start), min(b, p.end))
 		if ev := w.byKey[c]; ev != nil && !w.seenPause[i] && w.m.slowPart(p.start, p.end) > 0 {
 			w.seenPause[i] = true
@@ -171,7 +175,9 @@ func (w *walker) segment(tid uint32, iv *interval, a, b int64, depth int, chain 
 		}
 		a = min(b, p.end)
 	}
-	w.rest(tid, iv, a, b, depth, chain, via, waiter)
+	if b > a {
+		outside(a, b)
+	}
 }
 
 // rest charges [a, b) of iv outside any pause.
@@ -312,14 +318,7 @@ func (w *walker) onCPU(tid uint32, th *thread, kind verdict.Kind, a, b int64, de
 	if ts, ok := nearest(th.samples, a, b, w.m.bound); ok {
 		c.Java, c.App = javaFrames(ts.locs)
 	}
-	i, _ := slices.BinarySearchFunc(w.pauses, a, func(p pause, t int64) int { return cmpInt(p.end, t+1) })
-	for ; i < len(w.pauses) && w.pauses[i].start < b && a < b; i++ {
-		p := w.pauses[i]
-		w.charge(c, waiter, a, max(a, p.start))
-		w.charge(verdict.Cause{Kind: verdict.GC, Java: pauseName(p)}, waiter, max(a, p.start), min(b, p.end))
-		a = min(b, p.end)
-	}
-	w.charge(c, waiter, a, b)
+	w.aroundPauses(a, b, waiter, func(s, e int64) { w.charge(c, waiter, s, e) })
 }
 
 func pauseName(p pause) string {
