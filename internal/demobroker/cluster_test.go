@@ -14,16 +14,46 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// leaderOf returns, by the cluster's metadata, a partition of topic whose
-// leader is broker id, and its replicas.
-func leaderOf(t *testing.T, cl *kgo.Client, topic string, id int32) (int32, []int32) {
+// testCluster starts three brokers for a test (closed when it ends) and
+// returns them, their addresses and a client of them all.
+func testCluster(t *testing.T, ctx context.Context, cfg Config, each func(i int, c *Config)) ([]*Broker, []string, *kgo.Client) {
 	t.Helper()
+	bs, err := StartCluster(ctx, 3, cfg, each)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, b := range bs {
+			b.Close()
+		}
+	})
+	var seeds []string
+	for _, b := range bs {
+		seeds = append(seeds, b.Addr())
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	return bs, seeds, admin
+}
+
+// metadataOf is a Metadata request for one topic, creating it.
+func metadataOf(topic string) *kmsg.MetadataRequest {
 	req := kmsg.NewPtrMetadataRequest()
 	req.AllowAutoTopicCreation = true
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(context.Background(), cl)
+	return req
+}
+
+// leaderOf returns, by the cluster's metadata, a partition of topic whose
+// leader is broker id, and its replicas.
+func leaderOf(t *testing.T, cl *kgo.Client, topic string, id int32) (int32, []int32) {
+	t.Helper()
+	resp, err := metadataOf(topic).RequestWith(context.Background(), cl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,29 +102,12 @@ func TestReplicatedCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	root := t.TempDir()
-	bs, err := StartCluster(ctx, 3, Config{LogDir: root, Partitions: 3, IOThreads: 2, NetworkThreads: 1},
+	bs, seeds, admin := testCluster(t, ctx, Config{LogDir: root, Partitions: 3, IOThreads: 2, NetworkThreads: 1},
 		func(i int, c *Config) {
 			if i == 2 {
 				c.StallMs, c.StallEvery = 200, 1 // broker 2's every append sleeps
 			}
 		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, b := range bs {
-			b.Close()
-		}
-	}()
-	var seeds []string
-	for _, b := range bs {
-		seeds = append(seeds, b.Addr())
-	}
-	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	// The first metadata request creates the topic; the followers learn it
 	// from their leaders' metadata within a second.
 	leaderOf(t, admin, "orders", 0)
@@ -147,29 +160,12 @@ func TestReplicatedCluster(t *testing.T) {
 func TestClusterISRShrinks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bs, err := StartCluster(ctx, 3, Config{LogDir: t.TempDir(), Partitions: 3, IOThreads: 2, NetworkThreads: 1, ReplicaLagTimeMax: time.Second},
+	_, seeds, admin := testCluster(t, ctx, Config{LogDir: t.TempDir(), Partitions: 3, IOThreads: 2, NetworkThreads: 1, ReplicaLagTimeMax: time.Second},
 		func(i int, c *Config) {
 			if i == 2 {
 				c.StallMs, c.StallEvery = 5000, 1
 			}
 		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, b := range bs {
-			b.Close()
-		}
-	}()
-	var seeds []string
-	for _, b := range bs {
-		seeds = append(seeds, b.Addr())
-	}
-	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	leaderOf(t, admin, "orders", 0)
 	time.Sleep(1500 * time.Millisecond)
 	p, _ := leaderOf(t, admin, "orders", 0)
@@ -186,13 +182,9 @@ func TestClusterISRShrinks(t *testing.T) {
 	if later >= 900*time.Millisecond {
 		t.Errorf("acks=all requests after the ISR shrank took up to %v", later)
 	}
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr("orders")
-	req.Topics = append(req.Topics, rt)
 	// Asked of the leader, which keeps the ISR (followers learn it from
 	// the leader's metadata, and broker 2's fetcher is stuck).
-	raw, err := admin.Broker(0).Request(ctx, req)
+	raw, err := admin.Broker(0).Request(ctx, metadataOf("orders"))
 	if err != nil {
 		t.Fatal(err)
 	}
