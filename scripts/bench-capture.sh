@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures what a lockscope capture costs the broker it profiles: the demo
 # broker's produce latency under the same steady load, alternating runs
-# without and with a capture, then the merge time of a 60 s bundle.
+# without and with a capture. The merge of a 60 s bundle is measured by
+# scripts/bench-merge.sh.
 #
 #   scripts/bench-capture.sh [ROUNDS] [SECONDS]     (default 3 rounds of 20 s)
 #
@@ -60,12 +61,3 @@ for mode in none capture; do
 	p99=$(grep "^$mode " "$work/results.txt" | awk '{print $7}' | ms | median)
 	echo "median $mode: p50 ${p50} ms, p99 ${p99} ms"
 done
-
-# Merge time of a 60 s bundle.
-bin/lockscope capture --pid "$broker" --duration 60s --latency "kafka:$port" --iface lo -o "$work/bundle-60s" >/dev/null 2>&1 &
-cap=$!
-sleep 2
-"$work/loadgen" --brokers "$addr" --rate 1000 --clients 8 --duration 62s --interval 62s >/dev/null
-wait "$cap"
-du -sh "$work/bundle-60s" | awk '{print "60 s bundle: " $1}'
-/usr/bin/time -f "merge of the 60 s bundle: %e s, %M KB max RSS" bin/lockscope merge "$work/bundle-60s" >/dev/null
