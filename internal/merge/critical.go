@@ -43,7 +43,8 @@ type walker struct {
 	l      *verdict.Ledger
 	pauses []pause
 	byKey  map[verdict.Cause]*verdict.Evidence
-	// gcPauses are the pauses each GC evidence saw in the slow windows.
+	// seenPause marks the pauses (by index) already counted in their GC
+	// evidence, once each, when they touch the slow windows.
 	seenPause map[int]bool
 	end       int64
 }
@@ -371,9 +372,6 @@ func kernelWait(locs []*profile.Location) (kind verdict.Kind, leaf, syscall stri
 		case strings.HasPrefix(n, "futex_") || strings.HasPrefix(n, "__futex"):
 			kind = verdict.Other // resolved through the waker
 		}
-	}
-	if syscall == "" && kind == verdict.Filesystem {
-		syscall = "" // a page fault or writeback throttling: no syscall of its own
 	}
 	return kind, leaf, syscall
 }
