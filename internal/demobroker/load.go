@@ -18,7 +18,12 @@ func (b *Broker) Port() string { return b.addr[strings.LastIndexByte(b.addr, ':'
 // Produce runs clients franz-go producers sending about rate 16-byte
 // records a second in all to topic on the broker at addr (linger 0, no
 // idempotence: one request per record, as a latency test wants), until stop
-// is called or ctx ends. stop waits for them to close.
+// is called or ctx ends. stop waits for them to close. Each client sends to
+// the topic's partitions in turn: franz-go's default partitioner sticks to
+// one partition for 64 KiB of records (minutes at this rate), so a few
+// clients could all miss a partition and the broker that leads it, which
+// then sees no produce request at all (a CI run did: a capture of the
+// leader of orders-0 found none).
 func Produce(ctx context.Context, addr, topic string, clients, rate int) (stop func(), err error) {
 	if clients <= 0 || rate <= 0 {
 		return nil, fmt.Errorf("producing: %d clients at %d records/s: both must be positive", clients, rate)
@@ -29,7 +34,7 @@ func Produce(ctx context.Context, addr, topic string, clients, rate int) (stop f
 	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	for range clients {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite(),
-			kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation())
+			kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation(), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("producing to %s: %w", addr, err)

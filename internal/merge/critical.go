@@ -442,8 +442,7 @@ func isSleep(locs []*profile.Location) bool {
 		if i > 8 {
 			break
 		}
-		n := l.Line[0].Function.Name
-		if strings.HasPrefix(n, "java.lang.Thread.sleep") || strings.HasPrefix(n, "java.util.concurrent.TimeUnit.sleep") {
+		if sleepCall(l.Line[0].Function.Name) {
 			return true
 		}
 	}

@@ -12,7 +12,8 @@ import (
 // work is stuck elsewhere), so ranking them names a symptom. They are
 // recognized by the Java frames of the wait (the idle loops of the JDK's
 // and the common servers' thread pools, and a blocking queue's take or
-// poll called straight from a run method) or by the kernel (epoll, accept,
+// poll called straight from a run method, and a sleep called straight from
+// one: a periodic task's loop waiting for its next round) or by the kernel (epoll, accept,
 // a socket read: waiting for a client).
 
 // idleFrames are frames (prefixes) that only wait for work.
@@ -61,7 +62,7 @@ func idleWait(iv *interval) bool {
 	if k, _, _ := kernelWait(iv.kernel); k == idleKind {
 		return true
 	}
-	queueWait := false
+	waiting := false
 	for i, l := range iv.ctx {
 		if i > 24 {
 			break
@@ -77,16 +78,21 @@ func idleWait(iv *interval) bool {
 			}
 		}
 		switch {
-		case queueTake(n):
-			queueWait = true
-		case queueWait && machinery(n):
-		case queueWait:
+		case queueTake(n) || sleepCall(n):
+			waiting = true
+		case waiting && machinery(n):
+		case waiting:
 			// The frame that called take or poll: a run loop (or a
 			// lambda in one) waits for its next job.
 			return strings.HasSuffix(n, ".run") || strings.Contains(n, "lambda$")
 		}
 	}
 	return false
+}
+
+// sleepCall: a frame of Thread.sleep or of a TimeUnit's sleep.
+func sleepCall(n string) bool {
+	return strings.HasPrefix(n, "java.lang.Thread.sleep") || strings.HasPrefix(n, "java.util.concurrent.TimeUnit.sleep")
 }
 
 // queueTake: a blocking queue's take or poll.

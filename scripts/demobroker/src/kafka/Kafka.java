@@ -66,18 +66,7 @@ public final class Kafka {
             for (Cluster.Broker b : cluster.brokers) {
                 if (b.id != config.brokerId) new ReplicaFetcherThread(b, config.brokerId, replicaManager).start();
             }
-            Thread isr = new Thread(() -> {
-                while (true) {
-                    try {
-                        Thread.sleep(100);
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                    replicaManager.checkReplicas();
-                }
-            }, "isr-expiration");
-            isr.setDaemon(true);
-            isr.start();
+            logManager.schedule(replicaManager::checkReplicas, 100);
         }
 
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

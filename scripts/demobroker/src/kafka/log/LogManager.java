@@ -39,6 +39,11 @@ public final class LogManager {
         }
     }
 
+    /** Runs task every periodMs on the scheduler, as Kafka schedules its periodic work (isr-expiration...). */
+    public void schedule(Runnable task, long periodMs) {
+        scheduler.scheduleWithFixedDelay(task, periodMs, periodMs, TimeUnit.MILLISECONDS);
+    }
+
     public UnifiedLog getOrCreate(String topic, int partition) throws IOException {
         String name = topic + "-" + partition;
         UnifiedLog log = logs.get(name);

@@ -23,31 +23,12 @@ public final class RequestLog {
 
     private RequestLog() {}
 
-    /** Starts logging to file, flushed every 200 ms by a daemon thread. */
+    /**
+     * Starts logging to file. Every line is flushed as it is written, as log4j's appenders do by
+     * default (immediateFlush), so the log is whole when read at the end of a capture.
+     */
     public static synchronized void open(String file) throws IOException {
         out = Files.newBufferedWriter(Path.of(file), StandardCharsets.UTF_8);
-        Thread t = new Thread(() -> {
-            while (true) {
-                try {
-                    Thread.sleep(200);
-                } catch (InterruptedException e) {
-                    return;
-                }
-                flush();
-            }
-        }, "request-log-flusher");
-        t.setDaemon(true);
-        t.start();
-    }
-
-    public static synchronized void flush() {
-        if (out == null) return;
-        try {
-            out.flush();
-        } catch (IOException e) {
-            System.err.println("request log: " + e);
-            out = null;
-        }
     }
 
     /** Logs a request whose response left at doneNanos. */
@@ -77,6 +58,7 @@ public final class RequestLog {
             if (out == null) return;
             try {
                 out.write(line);
+                out.flush();
             } catch (IOException e) {
                 System.err.println("request log: " + e);
                 out = null;
