@@ -152,14 +152,18 @@ func TestJournalPressureSlowsJetty(t *testing.T) {
 		}
 	}
 	w := f.ws[0]
-	pin, pout := percentile(in, 0.99), percentile(out, 0.99)
+	// The medians: the fault slows the typical request. The p99 outside
+	// is another package's I/O on the same disk when CI runs packages in
+	// parallel (90 ms in one CI run, against 10 ms alone), so comparing
+	// tails would measure the neighbours, not the fault.
+	pin, pout := percentile(in, 0.5), percentile(out, 0.5)
 	t.Logf("window %v long; inside: %d requests, p50 %v, p99 %v; outside: %d requests, p50 %v, p99 %v",
-		w.End.Sub(w.Start).Round(time.Millisecond), len(in), percentile(in, 0.5), pin, len(out), percentile(out, 0.5), pout)
+		w.End.Sub(w.Start).Round(time.Millisecond), len(in), pin, percentile(in, 0.99), len(out), pout, percentile(out, 0.99))
 	if len(in) < 20 || len(out) < 100 {
 		t.Fatalf("too few requests to compare: %d inside, %d outside", len(in), len(out))
 	}
 	if pin <= 2*pout {
-		t.Errorf("p99 inside the journal-pressure window %v, outside %v: want inside > 2x outside", pin, pout)
+		t.Errorf("p50 inside the journal-pressure window %v, outside %v: want inside > 2x outside", pin, pout)
 	}
 	if left, _ := filepath.Glob(filepath.Join(data, "journal-pressure-*")); len(left) > 0 {
 		t.Errorf("journal pressure left %q behind", left)
