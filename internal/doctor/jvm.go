@@ -11,12 +11,13 @@ import (
 	"strings"
 
 	"github.com/lockscope/lockscope/internal/attach"
+	"github.com/lockscope/lockscope/internal/kafkaconf"
 	"github.com/lockscope/lockscope/internal/profiler"
 )
 
 // KafkaMainClass is the main class of a Kafka broker (and of lockscope's
 // demo broker, which is named after it).
-const KafkaMainClass = "kafka.Kafka"
+const KafkaMainClass = kafkaconf.MainClass
 
 // FindBrokers lists the pids of the processes under procDir (normally
 // /proc) whose command line runs KafkaMainClass, lockscope's own excepted.
@@ -35,7 +36,7 @@ func FindBrokers(procDir string) ([]int, error) {
 		if err != nil {
 			continue // gone, or a kernel thread
 		}
-		if mainClassIndex(splitCmdline(b)) >= 0 {
+		if kafkaconf.MainIndex(splitCmdline(b)) >= 0 {
 			pids = append(pids, pid)
 		}
 	}
@@ -50,30 +51,6 @@ func splitCmdline(b []byte) []string {
 		return nil
 	}
 	return strings.Split(s, "\x00")
-}
-
-// mainClassIndex returns the index of KafkaMainClass in a java command
-// line, or -1. Options that take a separate value (-cp X) are skipped so
-// that a value equal to the class name is not mistaken for it.
-func mainClassIndex(args []string) int {
-	if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "java") {
-		return -1
-	}
-	for i := 1; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "-cp" || a == "-classpath" || a == "--class-path" || a == "-p" || a == "--module-path" ||
-			a == "--add-opens" || a == "--add-exports" || a == "--add-modules" || a == "--add-reads":
-			i++
-		case a == "-jar" || a == "-m" || a == "--module":
-			return -1
-		case strings.HasPrefix(a, "-"):
-		case a == KafkaMainClass:
-			return i
-		default:
-			return -1 // another main class
-		}
-	}
-	return -1
 }
 
 // jvmChecks attaches to the JVM pid and checks what a capture depends on.
@@ -170,7 +147,7 @@ func optionFlags(args []string, environ []byte, cwd string, readFile func(string
 			env[k] = v
 		}
 	}
-	if i := mainClassIndex(args); i > 0 {
+	if i := kafkaconf.MainIndex(args); i > 0 {
 		args = args[:i]
 	}
 	if len(args) > 0 {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/lockscope/lockscope/internal/kafkaconf"
 )
 
 // Run checks the host, the broker JVM (o.PID, or the single kafka.Kafka JVM
@@ -81,7 +83,7 @@ func findBroker(r *Report, procDir string) int {
 // brokerDirChecks learns the broker's log dirs from its command line and
 // checks their filesystems as the broker sees them.
 func brokerDirChecks(ctx context.Context, r *Report, pid int, args []string) {
-	if mainClassIndex(args) < 0 {
+	if kafkaconf.MainIndex(args) < 0 {
 		r.add(Info, "log dirs", "pid "+strconv.Itoa(pid)+" does not run "+KafkaMainClass+": log dirs unknown", "give them with --log-dirs")
 		return
 	}
