@@ -49,6 +49,31 @@ type MergeOptions struct {
 	Latency string
 	// BrokerPorts are the broker's ports in a pcap Latency (default 9092).
 	BrokerPorts []int
+	// PhasesOf names the broker whose requests the latency source holds
+	// when it is another than this bundle's (a follower's bundle in a
+	// cluster capture): their phases are shown as that broker's, and are
+	// not this broker's to claim in its verdict.
+	PhasesOf string
+	// Waiters limits the verdict to these thread pools' waiting (a
+	// follower's replica fetchers in a cluster capture); empty: all.
+	Waiters []string
+	// Followers is what captures of the followers in the same windows
+	// found (a cluster capture's join): the verdict's answer names the
+	// one that held up the requests' remote phase, or says none did.
+	Followers *Followers
+}
+
+// Followers are the followers captured beside a broker, and the one that
+// held its requests up (nil: none did).
+type Followers struct {
+	Captured []string
+	Culprit  *Culprit
+}
+
+// Culprit is a broker and what held it up, in its own verdict's words.
+type Culprit struct {
+	Broker string `json:"broker"`
+	Cause  string `json:"cause"`
 }
 
 // Validate checks the options without reading the bundle.
@@ -100,7 +125,7 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := merge.Options{Windows: ws, Clock: b.Meta.Clock, Target: b.Meta.Target.Name()}
+	opt := merge.Options{Windows: ws, Clock: b.Meta.Clock, Target: b.Meta.Target.Name(), Waiters: o.Waiters}
 	in := merge.Input{}
 	if rec := b.Path(bundle.RecordingFile); exists(rec) {
 		in.Recording = rec
@@ -122,6 +147,9 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		top = 10
 	}
 	sum := merge.Summarize(res, opt, top)
+	if phases != nil {
+		phases.Of = o.PhasesOf
+	}
 	sum.Phases = phases
 	if wantFS {
 		fo := merge.FSOptions{Top: top, Threads: res.Threads}
@@ -136,10 +164,20 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	}
 	vin := merge.VerdictInput(res, opt)
 	vin.FS = fsEvidence(sum.FS)
+	if o.PhasesOf == "" {
+		vin.Phases = phases.Verdict()
+	}
 	if vin.CPU, err = cpuEvidence(b, ws); err != nil {
 		return nil, err
 	}
 	sum.Verdict = verdict.Decide(vin)
+	if f := o.Followers; f != nil {
+		if f.Culprit != nil {
+			sum.Verdict.Blame(f.Captured, f.Culprit.Broker, f.Culprit.Cause)
+		} else {
+			sum.Verdict.Blame(f.Captured, "", "")
+		}
+	}
 	blame, err := merge.BlameProfile(res.All)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockscope/lockscope/internal/latency"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -73,11 +74,15 @@ func leaderOf(t *testing.T, cl *kgo.Client, topic string, id int32) (int32, []in
 }
 
 // produce sends n records to one partition with acks, one at a time, and
-// returns the slowest.
+// returns the slowest. Its client id is acks-1 or acks-all.
 func produce(t *testing.T, seeds []string, topic string, partition int32, acks kgo.Acks, n int) time.Duration {
 	t.Helper()
+	name := "acks-all"
+	if acks == kgo.LeaderAck() {
+		name = "acks-1"
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite(),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.ClientID(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +102,17 @@ func produce(t *testing.T, seeds []string, topic string, partition int32, acks k
 // TestReplicatedCluster: three demo brokers replicate every partition;
 // franz-go's acks=all produce returns once the followers have the records,
 // and a follower whose appends stall 200 ms holds acks=all requests (not
-// acks=1 ones) up by that much.
+// acks=1 ones) up by that much. The leader's request log shows the wait
+// as the remote phase of the acks=all requests, and none in acks=1's.
 func TestReplicatedCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	root := t.TempDir()
 	bs, seeds, admin := testCluster(t, ctx, Config{LogDir: root, Partitions: 3, IOThreads: 2, NetworkThreads: 1},
 		func(i int, c *Config) {
+			if i == 0 {
+				c.RequestLog = filepath.Join(root, "request-0.log")
+			}
 			if i == 2 {
 				c.StallMs, c.StallEvery = 200, 1 // broker 2's every append sleeps
 			}
@@ -123,6 +132,34 @@ func TestReplicatedCluster(t *testing.T) {
 	}
 	if leaderOnly >= 200*time.Millisecond {
 		t.Errorf("acks=1 took %v: the leader waited for its followers", leaderOnly)
+	}
+	remote := map[string][]time.Duration{}
+	f, err := os.Open(filepath.Join(root, "request-0.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := latency.ReadRequestLog(f, time.Local, func(r *latency.Request) error {
+		if r.APIKey == latency.APIProduce && r.Breakdown != nil {
+			remote[r.ClientID] = append(remote[r.ClientID], r.Breakdown.Remote)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("remote phase in the leader's request log: %v", remote)
+	if len(remote["acks-1"]) != 10 || len(remote["acks-all"]) != 10 {
+		t.Errorf("request log has %d acks=1 and %d acks=all produce requests, want 10 each", len(remote["acks-1"]), len(remote["acks-all"]))
+	}
+	for _, d := range remote["acks-1"] {
+		if d != 0 {
+			t.Errorf("an acks=1 request has %v of remote time", d)
+		}
+	}
+	for _, d := range remote["acks-all"] {
+		if d < 150*time.Millisecond {
+			t.Errorf("an acks=all request has %v of remote time, with a follower stalling 200 ms per append", d)
+		}
 	}
 	// librdkafka (kcat) produces with acks=all too, routed by the same
 	// metadata.

@@ -84,6 +84,9 @@ func (m *merger) ledger(tids []uint32) *verdict.Ledger {
 			continue
 		}
 		waiter := pprofbuild.ThreadPool(th.name)
+		if len(m.opt.Waiters) > 0 && !slices.Contains(m.opt.Waiters, waiter) {
+			continue
+		}
 		for _, iv := range th.ivs {
 			if iv.end <= start || iv.start >= end {
 				continue

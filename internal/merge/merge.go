@@ -60,6 +60,11 @@ type Options struct {
 	// Target names the profiled process (bundle.Target.Name); pprof shows
 	// it as the profile's main binary, in its UI's title.
 	Target string
+	// Waiters are the thread pools (pprofbuild.ThreadPool) whose waiting
+	// the verdict's ledger explains; empty: every thread of the target
+	// but the JVM's own. A follower in a cluster capture is asked what
+	// its replica fetchers waited for.
+	Waiters []string
 }
 
 // Validate reports options that cannot merge.

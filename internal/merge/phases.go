@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/internal/latency"
+	"github.com/lockscope/lockscope/internal/verdict"
 )
 
 // Phases of produce requests, as the broker's request log measures them
@@ -29,6 +30,9 @@ type PhaseSummary struct {
 	// time; Sentence says it.
 	Dominant string `json:"dominant"`
 	Sentence string `json:"sentence"`
+	// Of names the broker whose requests these are, when another than
+	// the bundle's (a follower's bundle in a cluster capture).
+	Of string `json:"of,omitempty"`
 }
 
 // PhaseGroup is the mean phases of a group of requests.
@@ -110,10 +114,23 @@ func (a *PhaseAccumulator) Summary() *PhaseSummary {
 	return s
 }
 
+// Verdict is the summary as the verdict takes it (nil for nil).
+func (s *PhaseSummary) Verdict() *verdict.Phases {
+	if s == nil {
+		return nil
+	}
+	return &verdict.Phases{Names: PhaseNames, Slow: s.Slow.Mean, Within: s.Within.Mean,
+		SlowRequests: s.Slow.Requests, WithinRequests: s.Within.Requests}
+}
+
 // WriteText writes the phase table.
 func (s *PhaseSummary) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Phases of produce requests in the broker (its request log), mean:\n  %s\n", s.Sentence)
+	if s.Of != "" {
+		fmt.Fprintf(&b, "Phases of produce requests in %s (its request log: its slow requests made these windows), mean:\n  %s\n", s.Of, s.Sentence)
+	} else {
+		fmt.Fprintf(&b, "Phases of produce requests in the broker (its request log), mean:\n  %s\n", s.Sentence)
+	}
 	fmt.Fprintf(&b, "  %-16s %14s %14s\n", "phase", fmt.Sprintf("slow (%d)", s.Slow.Requests), fmt.Sprintf("others (%d)", s.Within.Requests))
 	for i, n := range PhaseNames {
 		var sv, wv time.Duration

@@ -439,6 +439,13 @@ func (cmp *Comparison) causes(top int) {
 				add("verdict", f.Name(), f.Share)
 			}
 		}
+		if p := s.Phases; p != nil && p.Slow.Total > 0 {
+			for i, n := range merge.PhaseNames {
+				if i < len(p.Slow.Mean) && p.Slow.Mean[i] > 0 {
+					add("phase", n, float64(p.Slow.Mean[i])/float64(p.Slow.Total))
+				}
+			}
+		}
 		for _, l := range s.LockHotSpots {
 			add("lock", l.Frame+" on "+lockClass(l.Class), l.Slow)
 		}
@@ -504,10 +511,11 @@ func lockClass(c string) string {
 }
 
 // causeLists orders the lists of causes as the report does.
-var causeLists = []string{"verdict", "lock", "blame", "kernel", "offcpu", "wall"}
+var causeLists = []string{"verdict", "phase", "lock", "blame", "kernel", "offcpu", "wall"}
 
 var listNames = map[string]string{
 	"verdict": "Verdict (share of the slow windows' excess waiting)",
+	"phase":   "Phases of the slow produce requests in the broker (share of their time, from its request log)",
 	"lock":    "Lock hot spots (share of lock wait time in the slow windows)",
 	"blame":   "Blame chains (share of the lock site's waiting charged to what the holder did)",
 	"kernel":  "Kernel causes (share of off-CPU time in the slow windows)",

@@ -32,6 +32,14 @@ type Verdict struct {
 	// Shifts is how many shifted copies of the windows the permutation
 	// test compared each cause with.
 	Shifts int `json:"shifts"`
+	// Phase is set when a phase no thread works on (remote: waiting for
+	// the followers) held most of the slow requests' time; then Answer
+	// says it first, and Threads is what the threads alone answered.
+	Phase   *PhaseFinding `json:"phase,omitempty"`
+	Threads string        `json:"threads_answer,omitempty"`
+	// Waiters are the thread pools whose waiting was explained, when not
+	// all were; the answer begins by naming them.
+	Waiters []string `json:"waiters,omitempty"`
 }
 
 // Status says what kind of answer a verdict is.
@@ -88,6 +96,11 @@ type Input struct {
 	CPU *CPUEvidence
 	// FS describes the devices the filesystem waits were on, when known.
 	FS *FSEvidence
+	// Phases are the requests' phases by the server's own account (its
+	// request log), when the latency source has them.
+	Phases *Phases
+	// Waiters are the thread pools the ledger was limited to (empty: all).
+	Waiters []string
 	// Seed makes the permutation test repeatable (0: a fixed seed).
 	Seed uint64
 }
@@ -141,8 +154,25 @@ const (
 	listShare = 0.01
 )
 
-// Decide ranks the ledger's causes by their excess in the slow windows.
+// Decide ranks the ledger's causes by their excess in the slow windows;
+// when the requests' phases show them waiting for the followers, that
+// comes first.
 func Decide(in Input) *Verdict {
+	v := decideThreads(in)
+	if len(in.Waiters) > 0 && v.Status != NoData && v.Status != NoSlowWindows {
+		v.Waiters = in.Waiters
+		v.Answer = "The " + strings.Join(in.Waiters, ", ") + " threads' waiting only: " + v.Answer
+	}
+	if f := phaseFinding(in.Phases); f != nil {
+		v.Phase, v.Threads, v.Status = f, v.Answer, Found
+		v.Answer = v.phaseAnswer()
+	}
+	return v
+}
+
+// decideThreads ranks the ledger's causes by their excess in the slow
+// windows.
+func decideThreads(in Input) *Verdict {
 	v := &Verdict{SlowTime: in.SlowTime, BaseTime: in.BaseTime, Shifts: shifts}
 	l := in.Ledger
 	switch {
