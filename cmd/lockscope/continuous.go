@@ -85,6 +85,7 @@ left running in the JVM.`,
 	f.StringVar(&fl.tokenFile, "pyroscope-token-file", "", "file holding a bearer token")
 	f.StringVar(&o.Pyroscope.TenantID, "pyroscope-tenant", "", "tenant id (X-Scope-OrgID) of a multi-tenant Pyroscope")
 	f.StringVar(&o.KeepBundles, "keep-bundles", "", "keep each period's bundle in this directory (no retention); default: removed after the push")
+	f.IntVar(&o.Capture.PID, "pid", 0, "the broker JVM's process id")
 	bindCaptureFlags(f, &o.Capture, "the period")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lockscope/lockscope/internal/bundle"
 	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/lockscope/lockscope/internal/cluster"
 	"github.com/spf13/cobra"
 )
 
@@ -36,10 +37,20 @@ A latency log that arrives after the capture (a client's, a load
 generator's, a request log shipped later) is joined with --latency; its
 requests make the windows instead of the bundle's own:
 
-  lockscope merge ./bundle --latency csv:client-latency.csv --slo 65ms`,
+  lockscope merge ./bundle --latency csv:client-latency.csv --slo 65ms
+
+Given the directory of a cluster capture (lockscope capture --pid A --pid B
+...), merge re-merges every broker's bundle and joins them again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Progress = cmd.ErrOrStderr()
+			if cluster.IsCluster(args[0]) {
+				res, err := cluster.Merge(args[0], o)
+				if res != nil {
+					writeCluster(cmd.OutOrStdout(), args[0], res)
+				}
+				return err
+			}
 			sum, err := capture.MergeBundle(args[0], o)
 			if err != nil {
 				return err

@@ -60,6 +60,9 @@ type Options struct {
 	Version string
 	// Progress receives a line a second and the final summary; nil is quiet.
 	Progress io.Writer
+	// NoMerge leaves the merge to the caller (a cluster capture merges its
+	// bundles together once all have ended): Run returns no summary.
+	NoMerge bool
 }
 
 // Validate checks the options without touching the JVM or the kernel.
@@ -197,6 +200,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("capture (what was collected is in %s): %w", o.Out, err)
 	}
 	rep := &Report{Dir: o.Out, Meta: c.meta, Requests: c.n.requests.Load(), OverSLO: c.n.overSLO.Load()}
+	if o.NoMerge {
+		return rep, nil
+	}
 	rep.Summary, err = MergeBundle(o.Out, MergeOptions{})
 	if err != nil {
 		return rep, fmt.Errorf("merging the bundle (its raw inputs are kept; retry with lockscope merge %s): %w", o.Out, err)

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,27 +9,54 @@ import (
 	"time"
 
 	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/lockscope/lockscope/internal/cluster"
 	"github.com/lockscope/lockscope/internal/demobroker"
+	"github.com/lockscope/lockscope/internal/loopfs"
+	"github.com/lockscope/lockscope/internal/merge"
 	"github.com/lockscope/lockscope/internal/profiler"
+	"github.com/lockscope/lockscope/internal/report"
+	"github.com/lockscope/lockscope/internal/verdict"
 )
 
-// TestScenarioClusterSlowFollower: a replicated demo cluster of three
-// brokers in which broker 2's appends (as a follower too) stall 200 ms every
-// 20; producers use acks=all. A capture of the leader, broker 0, with its
-// request log as the latency source finds the slow requests' time in the
-// remote phase (the purgatory, waiting for the followers), which no thread
-// of the leader is busy with.
-func TestScenarioClusterSlowFollower(t *testing.T) {
+// Cluster scenarios: a replicated demo cluster of three brokers on this
+// host, producers sending acks=all (franz-go's default) to every
+// partition, one cause injected into one broker, and a cluster capture of
+// all three with the request log of broker 0 as the latency source. The
+// answer must name the phase the slow requests spent their time in and,
+// when it is replication, the follower that held them up and why.
+
+// clusterRun is one cluster scenario.
+type clusterRun struct {
+	// each adjusts broker i's configuration (its fault switches).
+	each func(i int, c *demobroker.Config)
+	// fault runs beside the capture, if set, and is stopped after it.
+	fault func(ctx context.Context, t *testing.T) (stop func())
+}
+
+// clusterOutcome is what a cluster capture wrote.
+type clusterOutcome struct {
+	res    *cluster.Result
+	leader *merge.Summary
+	dir    string
+}
+
+// run starts the cluster and the producers, captures the three brokers
+// for 8 s and reads the result.
+func (r clusterRun) run(t *testing.T) clusterOutcome {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("not root: the capture needs BPF (CI runs as root)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	root := t.TempDir()
+	requestLog := filepath.Join(root, "request-0.log")
 	bs, err := demobroker.StartCluster(ctx, 3, demobroker.Config{LogDir: root, Partitions: 3}, func(i int, c *demobroker.Config) {
-		c.RequestLog = filepath.Join(root, fmt.Sprintf("request-%d.log", i))
-		if i == 2 {
-			c.StallMs, c.StallEvery = 200, 20
+		if i == 0 {
+			c.RequestLog = requestLog
+		}
+		if r.each != nil {
+			r.each(i, c)
 		}
 	})
 	if err != nil {
@@ -41,38 +67,161 @@ func TestScenarioClusterSlowFollower(t *testing.T) {
 			b.Close()
 		}
 	}()
-	// franz-go produces with acks=all by default.
-	defer demobroker.ProduceForTest(t, bs[0].Addr(), "orders", 8, 300)() // the others are found through metadata
-	time.Sleep(3 * time.Second)                                          // topic creation, followers learning it, JIT warm-up
+	// The others are found through metadata.
+	defer demobroker.ProduceForTest(t, bs[0].Addr(), "orders", 6, 150)()
+	time.Sleep(3 * time.Second) // topic creation, followers learning it, JIT warm-up
+	if r.fault != nil {
+		defer r.fault(ctx, t)()
+	}
 	popts := profiler.DefaultOptions()
 	popts.Profiler = profiler.JFR
-	dir := filepath.Join(t.TempDir(), "bundle")
+	dir := filepath.Join(t.TempDir(), "cluster")
 	var progress strings.Builder
-	if _, err := capture.Run(ctx, capture.Options{PID: bs[0].Pid(), Duration: 8 * time.Second, SLO: 65 * time.Millisecond, Kind: "service",
-		Latency: "requestlog:" + filepath.Join(root, "request-0.log"), Profiler: popts, MinBlock: time.Millisecond,
-		RequireOffCPU: true, Out: dir, Version: "test", Progress: &progress}); err != nil {
-		t.Fatalf("capture: %v\n%s", err, progress.String())
+	var pids []int
+	for _, b := range bs {
+		pids = append(pids, b.Pid())
 	}
-	s := readSummary(t, dir)
-	if s.Phases == nil || s.Phases.Slow.Requests == 0 {
-		t.Fatalf("no phases of slow produce requests in the summary: %+v", s.Phases)
+	res, err := cluster.Run(ctx, cluster.Options{PIDs: pids, Out: dir, Capture: capture.Options{Duration: 8 * time.Second,
+		SLO: 65 * time.Millisecond, Kind: "service", Latency: "requestlog:" + requestLog, Profiler: popts,
+		MinBlock: time.Millisecond, RequireOffCPU: true, Version: "test", Progress: &progress}})
+	if err != nil {
+		t.Fatalf("cluster capture: %v\n%s", err, progress.String())
 	}
-	if s.Phases.Dominant != "remote" {
-		t.Errorf("slow requests' dominant phase %q, want remote (the followers): %s", s.Phases.Dominant, s.Phases.Sentence)
-	}
-	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	text, err := os.ReadFile(filepath.Join(dir, cluster.SummaryText))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`id="phase-bars"`, `id="phase-table"`, "<title>remote: "} {
-		if !strings.Contains(string(page), want) {
-			t.Errorf("report.html lacks %q", want)
-		}
-	}
+	t.Logf("cluster.txt:\n%s", text)
 	if keep := os.Getenv("LOCKSCOPE_SCENARIO_KEEP"); keep != "" {
 		os.RemoveAll(keep)
 		if err := os.CopyFS(keep, os.DirFS(dir)); err != nil {
 			t.Log(err)
 		}
+	}
+	out := clusterOutcome{res: res, dir: dir}
+	for _, m := range res.Members {
+		if m.Served {
+			if m.Broker != "0" {
+				t.Fatalf("the broker with the request log open is %s, want broker 0", m.Name)
+			}
+			out.leader = readSummary(t, filepath.Join(dir, m.Dir))
+		}
+	}
+	if out.leader == nil {
+		t.Fatalf("no broker found to hold the request log %s: %+v", requestLog, res.Members)
+	}
+	if p := out.leader.Phases; p == nil || p.Slow.Requests == 0 {
+		t.Fatalf("no phases of slow produce requests in the leader's summary: %+v", p)
+	}
+	return out
+}
+
+// follower checks that the answer names replication, blames broker 2 and
+// says what held it, in which want all appear.
+func (o clusterOutcome) follower(t *testing.T, want ...string) {
+	t.Helper()
+	v := o.leader.Verdict
+	if o.leader.Phases.Dominant != "remote" || v.Phase == nil {
+		t.Fatalf("slow requests' dominant phase %q (verdict phase %+v), want remote (the followers): %s", o.leader.Phases.Dominant, v.Phase, v.Answer)
+	}
+	c := o.res.Culprit
+	if c == nil || !strings.HasPrefix(c.Broker, "broker 2 ") {
+		t.Fatalf("culprit %+v, want broker 2", c)
+	}
+	for _, w := range want {
+		if !strings.Contains(c.Cause, w) {
+			t.Errorf("culprit's cause %q lacks %q", c.Cause, w)
+		}
+	}
+	if !strings.Contains(o.res.Answer, "the follower that held them up: broker 2") || o.res.Answer != v.Answer {
+		t.Errorf("cluster answer %q, leader's %q: want both to name broker 2", o.res.Answer, v.Answer)
+	}
+	page, err := os.ReadFile(filepath.Join(o.dir, "broker-0", "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`id="phase-bars"`, `id="phase-table"`, "<title>remote: ", "broker 2"} {
+		if !strings.Contains(string(page), w) {
+			t.Errorf("the leader's report.html lacks %q", w)
+		}
+	}
+	// lockscope compare lists the phases beside the verdict (a capture
+	// after a fix would show remote shrinking).
+	cmp, err := report.Compare([]string{filepath.Join(o.dir, "broker-0")}, report.CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	if err := cmp.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "Phases of the slow produce requests") || !strings.Contains(text.String(), "remote") {
+		t.Errorf("compare lacks the phases:\n%s", text.String())
+	}
+}
+
+// TestScenarioClusterSlowFollower: broker 2's appends, as a follower too,
+// stall 200 ms every 20; the leader's acks=all requests wait in the
+// purgatory, which no thread of the leader is busy with.
+func TestScenarioClusterSlowFollower(t *testing.T) {
+	o := clusterRun{each: func(i int, c *demobroker.Config) {
+		if i == 2 {
+			c.StallMs, c.StallEvery = 200, 20
+		}
+	}}.run(t)
+	o.follower(t, "ReplicaFetcherThread", "Thread.sleep")
+}
+
+// TestScenarioClusterFollowerDisk: broker 2 keeps its logs on an ext4
+// whose journal a neighbour loads in windows, and fsyncs every append
+// (flush.messages=1): its fetcher waits for journal commits, and the
+// leader's acks=all requests for it. Allegro's cause, one broker away.
+func TestScenarioClusterFollowerDisk(t *testing.T) {
+	disk := loopfs.Mount(t, loopfs.Options{SizeMiB: 512, DirectIO: true})
+	o := clusterRun{
+		each: func(i int, c *demobroker.Config) {
+			if i == 2 {
+				c.LogDir, c.FlushMessages = filepath.Join(disk, "kafka-logs"), 1
+			}
+		},
+		fault: func(ctx context.Context, t *testing.T) func() {
+			return cycling(func(int) Fault { return JournalPressureBulk(disk, 2, 64) })(ctx, t, 0)
+		},
+	}.run(t)
+	o.follower(t, "ReplicaFetcherThread", "filesystem")
+}
+
+// TestScenarioClusterLeaderLocal: the leader's own append lock is held
+// 150 ms every 100 appends. Its produce requests wait for the lock (local
+// time); its followers' fetches queue behind the same lock, so acks=all
+// requests also wait longer for them (remote time). The followers are
+// not to blame: their replica fetchers were only waiting for the leader's
+// responses. The leader's own verdict names the lock.
+func TestScenarioClusterLeaderLocal(t *testing.T) {
+	o := clusterRun{each: func(i int, c *demobroker.Config) {
+		if i == 0 {
+			c.StallMs, c.StallEvery = 150, 100
+		}
+	}}.run(t)
+	v := o.leader.Verdict
+	if o.res.Culprit != nil {
+		t.Errorf("follower %s blamed for a leader-local stall: %s", o.res.Culprit.Broker, v.Answer)
+	}
+	if v.Phase != nil && !strings.Contains(v.Answer, "nothing held up the followers' replica fetchers") {
+		t.Errorf("replication named without clearing the followers: %s", v.Answer)
+	}
+	p := o.leader.Phases
+	if local := 1; p.Slow.Mean[local] < 3*p.Within.Mean[local] {
+		t.Errorf("slow requests' local time %v, others' %v: the lock stall should show there", p.Slow.Mean[local], p.Within.Mean[local])
+	}
+	var f *verdict.Finding
+	for i := range v.Findings {
+		if v.Findings[i].StandsOut && v.Findings[i].Kind == verdict.Lock {
+			f = &v.Findings[i]
+			break
+		}
+	}
+	if f == nil || !strings.Contains(f.App, "UnifiedLog.stall") || !strings.Contains(v.Answer, "UnifiedLog.stall") {
+		t.Errorf("the leader's verdict does not name its append lock's holder sleeping in UnifiedLog.stall: %s", v.Answer)
 	}
 }
