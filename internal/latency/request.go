@@ -70,6 +70,14 @@ type Breakdown struct {
 	Send          time.Duration `json:"send_ns"`
 }
 
+// PhaseNames name a Breakdown's phases, in the order of Phases.
+var PhaseNames = []string{"request queue", "local", "remote", "throttle", "response queue", "send"}
+
+// Phases returns the breakdown's phases in the order of PhaseNames.
+func (b *Breakdown) Phases() [6]time.Duration {
+	return [6]time.Duration{b.RequestQueue, b.Local, b.Remote, b.Throttle, b.ResponseQueue, b.Send}
+}
+
 // Request is one request and its response, from whatever source.
 //
 // Wire latency is ResponseEnd − RequestEnd, tshark's "time since request".

@@ -18,7 +18,7 @@ import (
 // profile of the leader cannot see.
 
 // PhaseNames are the phases in order.
-var PhaseNames = []string{"request queue", "local", "remote", "throttle", "response queue", "send"}
+var PhaseNames = latency.PhaseNames
 
 // PhaseSummary compares the phases of slow and other produce requests.
 type PhaseSummary struct {
@@ -53,7 +53,7 @@ func (a *PhaseAccumulator) Add(b *latency.Breakdown, overSLO bool) {
 	if b == nil {
 		return
 	}
-	ph := [6]time.Duration{b.RequestQueue, b.Local, b.Remote, b.Throttle, b.ResponseQueue, b.Send}
+	ph := b.Phases()
 	dst := &a.within
 	if overSLO {
 		dst, a.ns = &a.slow, a.ns+1

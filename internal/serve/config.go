@@ -80,7 +80,8 @@ type CaptureConfig struct {
 	// Kind is the latency compared with the SLO: service or wire.
 	Kind string `yaml:"kind"`
 	// Latency is kafka:PORT[,PORT] (also what the metrics and the SLO watch
-	// sniff), pcap:FILE, requestlog:FILE, csv:FILE or none.
+	// sniff), requestlog:FILE (also what they follow, with each request's
+	// phases), pcap:FILE, csv:FILE or none.
 	Latency       string        `yaml:"latency"`
 	Interface     string        `yaml:"interface"`
 	MinBlock      time.Duration `yaml:"min_block"`
@@ -230,8 +231,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("alerts.matchers: %w", err))
 	}
 	if c.Watch.Enabled {
-		if len(c.SniffPorts()) == 0 {
-			errs = append(errs, fmt.Errorf("watch: needs capture.latency kafka:PORT to sniff, have %q", c.Capture.Latency))
+		if len(c.SniffPorts()) == 0 && c.RequestLog() == "" {
+			errs = append(errs, fmt.Errorf("watch: needs capture.latency kafka:PORT to sniff or requestlog:FILE to follow, have %q", c.Capture.Latency))
 		}
 		if c.Watch.Window < time.Second {
 			errs = append(errs, fmt.Errorf("watch.window %v: must be at least 1s", c.Watch.Window))
@@ -309,6 +310,17 @@ func (c *Config) SniffPorts() []uint16 {
 		ports = append(ports, uint16(n))
 	}
 	return ports
+}
+
+// RequestLog is the file of a requestlog:FILE latency source, which serve
+// also follows continuously for its metrics (with each request's phases)
+// and SLO watch; "" for other sources.
+func (c *Config) RequestLog() string {
+	path, _ := strings.CutPrefix(c.Capture.Latency, "requestlog:")
+	if path == c.Capture.Latency {
+		return ""
+	}
+	return path
 }
 
 // metric is the latency compared with the SLO.

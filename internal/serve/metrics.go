@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,7 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	latency   *prometheus.HistogramVec
+	phases    *prometheus.HistogramVec
 	overSLO   *prometheus.CounterVec
 	unmeasred *prometheus.CounterVec
 
@@ -117,7 +120,14 @@ func newMetrics(slo time.Duration) *metrics {
 		Help: "Continuous mode's Pyroscope pusher: profiles pushed, retried, failed, rejected, dropped (totals) and queued (now)."},
 		[]string{"state"})
 	m.reg.MustRegister(m.pyro)
-	m.reg.MustRegister(m.latency, m.overSLO, m.unmeasred, m.triggers, m.captures, m.capDuration, m.running,
+	m.phases = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "lockscope_produce_phase_seconds",
+		Help: "Time produce requests spent in each phase in the broker, by its request log (capture.latency requestlog:FILE): " +
+			"request_queue, local (the append), remote (parked for the followers: acks=all), throttle, response_queue, send; " +
+			"over_slo tells the requests over the SLO from the others.",
+		Buckets: latencyBuckets,
+	}, []string{"phase", "over_slo"})
+	m.reg.MustRegister(m.phases, m.latency, m.overSLO, m.unmeasred, m.triggers, m.captures, m.capDuration, m.running,
 		m.offEvents, m.offDrops, m.bundles, m.bundleBytes, m.removed, m.watchShare, m.watchReqs, m.journal, m.fs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -155,13 +165,28 @@ func requestTopics(r *latency.Request, buf []string) []string {
 	return buf
 }
 
-// observeRequest counts one produce request the sniffer saw.
+// phaseLabels are latency.PhaseNames as label values.
+var phaseLabels = func() []string {
+	var out []string
+	for _, n := range latency.PhaseNames {
+		out = append(out, strings.ReplaceAll(n, " ", "_"))
+	}
+	return out
+}()
+
+// observeRequest counts one produce request the live source saw.
 func (m *metrics) observeRequest(r *latency.Request, metric latency.Metric, slo time.Duration, buf []string) []string {
 	if !r.Measured() {
 		m.unmeasred.WithLabelValues(r.Status.String()).Inc()
 		return buf
 	}
 	d := r.Latency(metric)
+	if b := r.Breakdown; b != nil {
+		over := strconv.FormatBool(d > slo)
+		for i, v := range b.Phases() {
+			m.phases.WithLabelValues(phaseLabels[i], over).Observe(v.Seconds())
+		}
+	}
 	buf = requestTopics(r, buf)
 	for _, t := range buf {
 		t = m.topicLabel(t)

@@ -23,6 +23,7 @@ import (
 	"github.com/lockscope/lockscope/internal/continuous"
 	"github.com/lockscope/lockscope/internal/latency"
 	"github.com/lockscope/lockscope/internal/latency/sniff"
+	"github.com/lockscope/lockscope/internal/verdict"
 )
 
 // Triggers: what started a capture.
@@ -126,6 +127,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if ports := s.cfg.SniffPorts(); len(ports) > 0 {
 		bg.Add(1)
 		go func() { defer bg.Done(); s.sniff(ctx, ports) }()
+	}
+	if path := s.cfg.RequestLog(); path != "" {
+		bg.Add(1)
+		go func() { defer bg.Done(); s.followRequestLog(ctx, path) }()
 	}
 	if s.cfg.Continuous.Enabled {
 		bg.Add(1)
@@ -418,12 +423,16 @@ func (s *Server) observeFSFile(dir string) {
 	s.m.ObserveFS(d)
 }
 
+// headline is a capture's answer in a line: its verdict, or (without
+// off-CPU data) the first blame chain, lock or off-CPU frame.
 func headline(rep *capture.Report) string {
 	sum := rep.Summary
 	if sum == nil {
 		return ""
 	}
 	switch {
+	case sum.Verdict != nil && sum.Verdict.Status != verdict.NoData:
+		return sum.Verdict.Answer
 	case len(sum.BlameChains) > 0:
 		return sum.BlameChains[0].Sentence
 	case len(sum.LockHotSpots) > 0:
@@ -518,76 +527,125 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSONResponse(w, http.StatusOK, h)
 }
 
-// sniff runs the live sniffer on the broker ports until ctx ends: every
-// produce request goes to the metrics, the request log hook and the SLO
-// watch, which is checked once a second.
-func (s *Server) sniff(ctx context.Context, ports []uint16) {
-	var win *window
+// requestWatch is what every produce request the live source (the
+// sniffer or the followed request log) sees goes to: the metrics, the
+// request hook and the SLO watch, which tick checks once a second.
+type requestWatch struct {
+	s      *Server
+	win    *window
+	topics []string
+}
+
+func (s *Server) newRequestWatch() *requestWatch {
+	w := &requestWatch{s: s}
 	if s.cfg.Watch.Enabled {
-		win = newWindow(s.cfg.Watch.Window)
+		w.win = newWindow(s.cfg.Watch.Window)
+	}
+	return w
+}
+
+func (w *requestWatch) emit(r *latency.Request) {
+	s := w.s
+	if r.APIKey != latency.APIProduce {
+		return
 	}
 	slo := s.cfg.Capture.SLO
-	var topics []string
-	emit := func(r *latency.Request) {
-		if r.APIKey != latency.APIProduce {
-			return
-		}
-		topics = s.m.observeRequest(r, s.metric, slo, topics)
-		if win != nil && r.Measured() {
-			win.add(r.ResponseEnd, r.Latency(s.metric) > slo)
-		}
-		if s.o.OnRequest != nil {
-			s.o.OnRequest(r)
-		}
+	w.topics = s.m.observeRequest(r, s.metric, slo, w.topics)
+	if w.win != nil && r.Measured() {
+		w.win.add(r.ResponseEnd, r.Latency(s.metric) > slo)
 	}
-	fail := func(err error) {
-		s.mu.Lock()
-		s.sniffErr, s.sniffing = err, false
-		s.mu.Unlock()
-		s.o.Logf("sniffer: %v", err)
+	if s.o.OnRequest != nil {
+		s.o.OnRequest(r)
 	}
-	sn, err := sniff.New(sniff.Options{Ports: ports}, emit)
+}
+
+func (w *requestWatch) tick(now time.Time) {
+	s := w.s
+	if w.win == nil {
+		return
+	}
+	total, over := w.win.counts(now.UnixNano())
+	share := 0.0
+	if total > 0 {
+		share = float64(over) / float64(total)
+	}
+	s.m.watchShare.Set(share)
+	s.m.watchReqs.Set(float64(total))
+	if !s.cfg.Watch.breached(total, over) || !s.idle() {
+		return
+	}
+	slo := s.cfg.Capture.SLO
+	code, resp := s.Trigger(TriggerWatch, map[string]string{LabelTrigger: TriggerWatch,
+		"slo_watch_share": strconv.FormatFloat(share, 'f', 4, 64), "slo_watch_requests": strconv.Itoa(total),
+		"slo_watch_window": s.cfg.Watch.Window.String(), "slo": slo.String()})
+	s.o.Logf("SLO watch: %d of %d produce requests over %v in %v: %s %s %s (%d)", over, total, slo,
+		s.cfg.Watch.Window, resp.Status, resp.ID, resp.Reason, code)
+}
+
+// watching records whether the live source runs, and why not.
+func (s *Server) watching(on bool, err error) {
+	s.mu.Lock()
+	s.sniffErr, s.sniffing = err, on
+	s.mu.Unlock()
 	if err != nil {
-		fail(err)
+		s.o.Logf("live requests: %v", err)
+	}
+}
+
+// sniff runs the live sniffer on the broker ports until ctx ends.
+func (s *Server) sniff(ctx context.Context, ports []uint16) {
+	w := s.newRequestWatch()
+	sn, err := sniff.New(sniff.Options{Ports: ports}, w.emit)
+	if err != nil {
+		s.watching(false, err)
 		return
 	}
 	live, err := sniff.OpenLive(sniff.LiveOptions{Interface: s.cfg.Capture.Interface, Ports: ports})
 	if err != nil {
-		fail(fmt.Errorf("sniffing the Kafka port (metrics and the SLO watch need root or CAP_NET_RAW): %w", err))
+		s.watching(false, fmt.Errorf("sniffing the Kafka port (metrics and the SLO watch need root or CAP_NET_RAW): %w", err))
 		return
 	}
 	defer live.Close()
 	s.m.sniffer(sn)
-	s.mu.Lock()
-	s.sniffing = true
-	s.mu.Unlock()
-	tick := func(now time.Time) {
-		if win == nil {
-			return
-		}
-		total, over := win.counts(now.UnixNano())
-		share := 0.0
-		if total > 0 {
-			share = float64(over) / float64(total)
-		}
-		s.m.watchShare.Set(share)
-		s.m.watchReqs.Set(float64(total))
-		if !s.cfg.Watch.breached(total, over) || !s.idle() {
-			return
-		}
-		code, resp := s.Trigger(TriggerWatch, map[string]string{LabelTrigger: TriggerWatch,
-			"slo_watch_share": strconv.FormatFloat(share, 'f', 4, 64), "slo_watch_requests": strconv.Itoa(total),
-			"slo_watch_window": s.cfg.Watch.Window.String(), "slo": slo.String()})
-		s.o.Logf("SLO watch: %d of %d produce requests over %v in %v: %s %s %s (%d)", over, total, slo,
-			s.cfg.Watch.Window, resp.Status, resp.ID, resp.Reason, code)
-	}
-	if err := live.Run(ctx, sn, time.Second, tick); err != nil {
-		fail(err)
+	s.watching(true, nil)
+	if err := live.Run(ctx, sn, time.Second, w.tick); err != nil {
+		s.watching(false, err)
+		return
 	}
 	sn.Flush(time.Now().UnixNano())
-	s.mu.Lock()
-	s.sniffing = false
-	s.mu.Unlock()
+	s.watching(false, nil)
+}
+
+// followRequestLog follows the broker's request log until ctx ends: its
+// requests carry their phases, which the metrics count per phase.
+func (s *Server) followRequestLog(ctx context.Context, path string) {
+	w := s.newRequestWatch()
+	var mu sync.Mutex // emit runs on the follower's goroutine, tick on this one
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	s.watching(true, nil)
+	go func() {
+		_, err := latency.FollowRequestLog(ctx, path, time.Local, func(r *latency.Request) {
+			mu.Lock()
+			w.emit(r)
+			mu.Unlock()
+		})
+		done <- err
+	}()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			s.watching(false, err)
+			return
+		case now := <-t.C:
+			mu.Lock()
+			w.tick(now)
+			mu.Unlock()
+		}
+	}
 }
 
 // idle reports whether a watch trigger could start a capture now: none
