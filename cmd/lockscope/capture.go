@@ -132,7 +132,7 @@ func writeCluster(out io.Writer, dir string, res *cluster.Result) {
 		fmt.Fprintf(out, "cluster capture in %s (its summary: %v)\n", dir, err)
 		return
 	}
-	fmt.Fprintf(out, "\nCluster capture: %s\n\n%s", dir, b)
+	fmt.Fprintf(out, "\nCluster capture: %s\n\n%s\nFlame graphs:\n", dir, b)
 	for _, m := range res.Members {
 		fmt.Fprintf(out, "  %s: lockscope view %s\n", m.Name, filepath.Join(dir, m.Dir))
 	}

@@ -161,7 +161,11 @@ func Decide(in Input) *Verdict {
 	v := decideThreads(in)
 	if len(in.Waiters) > 0 && v.Status != NoData && v.Status != NoSlowWindows {
 		v.Waiters = in.Waiters
-		v.Answer = "The " + strings.Join(in.Waiters, ", ") + " threads' waiting only: " + v.Answer
+		a := v.Answer
+		if strings.HasPrefix(a, "No ") {
+			a = "n" + a[1:]
+		}
+		v.Answer = "The " + strings.Join(in.Waiters, ", ") + " threads' waiting only: " + a
 	}
 	if f := phaseFinding(in.Phases); f != nil {
 		v.Phase, v.Threads, v.Status = f, v.Answer, Found
