@@ -299,16 +299,20 @@ func writeText(dir string, res *Result) error {
 	default:
 		b.WriteString("No broker's requests were in the latency source (" + res.Latency + "), so there is no leader to explain: each broker's own verdict follows.\n\n")
 	}
+	served := slices.ContainsFunc(res.Members, func(m Member) bool { return m.Served })
 	for _, m := range res.Members {
-		role := "follower"
-		if m.Served {
-			role = "the broker the requests were sent to"
+		switch {
+		case m.Served:
+			fmt.Fprintf(&b, "%s, the broker the requests were sent to: bundle %s\n", m.Name, m.Dir)
+		case served:
+			fmt.Fprintf(&b, "%s, follower: bundle %s\n", m.Name, m.Dir)
+		default:
+			fmt.Fprintf(&b, "%s: bundle %s\n", m.Name, m.Dir)
 		}
-		fmt.Fprintf(&b, "%s, %s: bundle %s\n", m.Name, role, m.Dir)
-		if m.Error != "" {
+		switch {
+		case m.Error != "":
 			fmt.Fprintf(&b, "  failed: %s\n", m.Error)
-		}
-		if m.Answer != "" {
+		case m.Answer != "":
 			fmt.Fprintf(&b, "  %s\n", m.Answer)
 		}
 	}

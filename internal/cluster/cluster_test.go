@@ -1,15 +1,19 @@
 package cluster
 
 import (
+	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lockscope/lockscope/internal/capture"
+	"github.com/lockscope/lockscope/internal/profiler"
 	"github.com/lockscope/lockscope/internal/verdict"
 )
 
@@ -126,5 +130,32 @@ func TestPrefixWriter(t *testing.T) {
 	}
 	if got, want := b.String(), "broker 1: profiling pid 42\nbroker 1: warning: x\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestRunNotJVMs: a cluster capture of processes that are not JVMs fails
+// for each, saying so, and still writes the cluster file and summary.
+func TestRunNotJVMs(t *testing.T) {
+	var pids []int
+	for range 2 {
+		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		pids = append(pids, cmd.Process.Pid)
+	}
+	dir := filepath.Join(t.TempDir(), "cluster")
+	res, err := Run(context.Background(), Options{PIDs: pids, Out: dir,
+		Capture: capture.Options{Duration: time.Second, SLO: 65 * time.Millisecond, Kind: "service", Latency: "none", MinBlock: time.Millisecond, Profiler: profiler.DefaultOptions()}})
+	if err == nil || strings.Count(err.Error(), "not a HotSpot JVM") != 2 {
+		t.Fatalf("error %v, want both pids named as not JVMs", err)
+	}
+	if res == nil || len(res.Members) != 2 || res.Members[0].Error == "" {
+		t.Fatalf("result %+v", res)
+	}
+	text, err := os.ReadFile(filepath.Join(dir, SummaryText))
+	if err != nil || strings.Count(string(text), "failed: ") != 2 || strings.Contains(string(text), "follower") {
+		t.Errorf("cluster.txt: %v\n%s", err, text)
 	}
 }
