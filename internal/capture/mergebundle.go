@@ -54,9 +54,10 @@ type MergeOptions struct {
 	// cluster capture): their phases are shown as that broker's, and are
 	// not this broker's to claim in its verdict.
 	PhasesOf string
-	// Waiters limits the verdict to these thread pools' waiting (a
-	// follower's replica fetchers in a cluster capture); empty: all.
-	Waiters []string
+	// Only limits the verdict to the waiting of the threads whose names
+	// match these patterns (path.Match; a follower's fetchers from the
+	// leader in a cluster capture); empty: all.
+	Only []string
 	// Followers is what captures of the followers in the same windows
 	// found (a cluster capture's join): the verdict's answer names the
 	// one that held up the requests' remote phase, or says none did.
@@ -125,7 +126,7 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := merge.Options{Windows: ws, Clock: b.Meta.Clock, Target: b.Meta.Target.Name(), Waiters: o.Waiters}
+	opt := merge.Options{Windows: ws, Clock: b.Meta.Clock, Target: b.Meta.Target.Name(), Only: o.Only}
 	in := merge.Input{}
 	if rec := b.Path(bundle.RecordingFile); exists(rec) {
 		in.Recording = rec

@@ -183,7 +183,7 @@ func Merge(dir string, base capture.MergeOptions) (*Result, error) {
 			// In the leader's windows, what its followers' replica
 			// fetchers (what a follower does for its leader's requests)
 			// waited for.
-			mo.PhasesOf, mo.Waiters = served.Name, fetcherPools
+			mo.PhasesOf, mo.Only = served.Name, []string{fetchers(served.Broker)}
 		}
 		sum, err := mergeMember(dir, m, mo)
 		if err != nil {
@@ -232,19 +232,36 @@ func mergeMember(dir string, m *Member, mo capture.MergeOptions) (*merge.Summary
 	return sum, nil
 }
 
-// fetcherPools are the thread pools of a follower's replica fetchers
-// (Kafka's ReplicaFetcherThread-FETCHER-LEADER, and the demo broker's).
-var fetcherPools = []string{"ReplicaFetcherThread"}
+// fetchers is the name pattern of a follower's replica fetcher threads
+// from the leader with id leader (all of them when it is not known):
+// Kafka names them ReplicaFetcherThread-FETCHER-LEADER, and so does the
+// demo broker.
+func fetchers(leader string) string {
+	if leader == "" {
+		return "ReplicaFetcherThread-*"
+	}
+	return "ReplicaFetcherThread-*-" + leader
+}
+
+// minCulpritRate is the least excess a follower's fetchers' first cause
+// must have, in thread-seconds per second of slow window, to be blamed for
+// the leader's remote time: a fetcher that held replication up was held
+// up itself for a good part of those windows (0.3–0.5 in the scenarios),
+// where a loaded machine's run-queue waits alone make 0.05–0.1.
+const minCulpritRate = 0.2
 
 // culpritOf is what a follower's verdict on its replica fetchers blames,
 // with a score that ranks followers: the excess rate of its first cause,
-// when it stands out; nil when none does.
+// when it stands out and holds the fetchers up enough; nil otherwise.
 func culpritOf(name string, v *verdict.Verdict) (*capture.Culprit, float64) {
 	if v == nil || v.SlowTime <= 0 || len(v.Findings) == 0 || !v.Findings[0].StandsOut {
 		return nil, 0
 	}
 	pick := &v.Findings[0]
 	score := pick.Excess.Seconds() / v.SlowTime.Seconds()
+	if score < minCulpritRate {
+		return nil, 0
+	}
 	_, what, ok := strings.Cut(pick.Sentence, "excess waiting: ")
 	if !ok {
 		what = pick.Sentence

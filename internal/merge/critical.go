@@ -84,7 +84,7 @@ func (m *merger) ledger(tids []uint32) *verdict.Ledger {
 			continue
 		}
 		waiter := pprofbuild.ThreadPool(th.name)
-		if len(m.opt.Waiters) > 0 && !slices.Contains(m.opt.Waiters, waiter) {
+		if !m.opt.explains(th.name) {
 			continue
 		}
 		for _, iv := range th.ivs {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -60,11 +61,26 @@ type Options struct {
 	// Target names the profiled process (bundle.Target.Name); pprof shows
 	// it as the profile's main binary, in its UI's title.
 	Target string
-	// Waiters are the thread pools (pprofbuild.ThreadPool) whose waiting
-	// the verdict's ledger explains; empty: every thread of the target
-	// but the JVM's own. A follower in a cluster capture is asked what
-	// its replica fetchers waited for.
-	Waiters []string
+	// Only are the threads whose waiting the verdict's ledger explains,
+	// as patterns of their names (path.Match: "ReplicaFetcherThread-*-0");
+	// empty: every thread of the target but the JVM's own. A follower in
+	// a cluster capture is asked what its fetchers from the leader waited
+	// for.
+	Only []string
+}
+
+// explains reports whether the ledger explains the waiting of the thread
+// named name.
+func (o *Options) explains(name string) bool {
+	if len(o.Only) == 0 {
+		return true
+	}
+	for _, p := range o.Only {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate reports options that cannot merge.
@@ -74,6 +90,11 @@ func (o *Options) Validate() error {
 	}
 	if o.ContextBound < 0 {
 		return fmt.Errorf("merge: negative context bound %v", o.ContextBound)
+	}
+	for _, p := range o.Only {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("merge: thread name pattern %q: %w", p, err)
+		}
 	}
 	return nil
 }

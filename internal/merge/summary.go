@@ -123,7 +123,7 @@ func Summarize(res *Result, opt Options, top int) *Summary {
 // VerdictInput is what the verdict is decided from, as far as the merge
 // knows it (a capture adds the filesystem and CPU evidence).
 func VerdictInput(res *Result, opt Options) verdict.Input {
-	in := verdict.Input{Ledger: res.Ledger, Waiters: opt.Waiters}
+	in := verdict.Input{Ledger: res.Ledger, Only: opt.Only}
 	if opt.Windows != nil {
 		in.Windows = len(opt.Windows.Windows)
 	}

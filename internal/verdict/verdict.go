@@ -37,9 +37,9 @@ type Verdict struct {
 	// says it first, and Threads is what the threads alone answered.
 	Phase   *PhaseFinding `json:"phase,omitempty"`
 	Threads string        `json:"threads_answer,omitempty"`
-	// Waiters are the thread pools whose waiting was explained, when not
-	// all were; the answer begins by naming them.
-	Waiters []string `json:"waiters,omitempty"`
+	// Only are the threads (name patterns) whose waiting was explained,
+	// when not all were; the answer begins by naming them.
+	Only []string `json:"only,omitempty"`
 }
 
 // Status says what kind of answer a verdict is.
@@ -99,8 +99,9 @@ type Input struct {
 	// Phases are the requests' phases by the server's own account (its
 	// request log), when the latency source has them.
 	Phases *Phases
-	// Waiters are the thread pools the ledger was limited to (empty: all).
-	Waiters []string
+	// Only are the threads (name patterns) the ledger was limited to
+	// (empty: all).
+	Only []string
 	// Seed makes the permutation test repeatable (0: a fixed seed).
 	Seed uint64
 }
@@ -159,13 +160,13 @@ const (
 // comes first.
 func Decide(in Input) *Verdict {
 	v := decideThreads(in)
-	if len(in.Waiters) > 0 && v.Status != NoData && v.Status != NoSlowWindows {
-		v.Waiters = in.Waiters
+	if len(in.Only) > 0 && v.Status != NoData && v.Status != NoSlowWindows {
+		v.Only = in.Only
 		a := v.Answer
 		if strings.HasPrefix(a, "No ") {
 			a = "n" + a[1:]
 		}
-		v.Answer = "The " + strings.Join(in.Waiters, ", ") + " threads' waiting only: " + a
+		v.Answer = "The " + strings.Join(in.Only, ", ") + " threads' waiting only: " + a
 	}
 	if f := phaseFinding(in.Phases); f != nil {
 		v.Phase, v.Threads, v.Status = f, v.Answer, Found
