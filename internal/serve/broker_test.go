@@ -69,6 +69,24 @@ func brokerConfig(t *testing.T, b *demobroker.Broker) *Config {
 	return c
 }
 
+// waitWatchCapture waits up to fire for the SLO watch to start a capture,
+// then up to finish for it to end, and returns its record.
+func (r *running) waitWatchCapture(t *testing.T, fire, finish time.Duration) Record {
+	t.Helper()
+	deadline := time.Now().Add(fire)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("the SLO watch did not fire in %v; /metrics share %v", fire, counter(r.scrape(t), "lockscope_slo_watch_share", nil))
+		}
+		time.Sleep(500 * time.Millisecond)
+		var list []Record
+		_, b := r.do(t, "GET", "/captures", r.token, nil)
+		if json.Unmarshal(b, &list) == nil && len(list) > 0 {
+			return r.waitCapture(t, list[0].ID, finish)
+		}
+	}
+}
+
 // waitCapture polls /captures/{id} until the capture has finished.
 func (r *running) waitCapture(t *testing.T, id string, timeout time.Duration) Record {
 	t.Helper()
@@ -413,20 +431,7 @@ func TestSLOWatch(t *testing.T) {
 	watch(c)
 	r = start(t, c, Options{})
 	demobroker.ProduceForTest(t, stalled.Addr(), "orders", 4, 300)
-	var rec Record
-	deadline := time.Now().Add(60 * time.Second)
-	for rec.ID == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the watch did not fire on a stalled broker; /metrics share %v", counter(r.scrape(t), "lockscope_slo_watch_share", nil))
-		}
-		time.Sleep(500 * time.Millisecond)
-		var list []Record
-		_, b := r.do(t, "GET", "/captures", "s3cret-token", nil)
-		if json.Unmarshal(b, &list) == nil && len(list) > 0 {
-			rec = list[0]
-		}
-	}
-	rec = r.waitCapture(t, rec.ID, 90*time.Second)
+	rec := r.waitWatchCapture(t, 60*time.Second, 90*time.Second)
 	t.Logf("watch capture: %+v", rec)
 	if rec.Trigger != TriggerWatch || rec.Outcome != OutcomeOK || rec.Labels[LabelTrigger] != TriggerWatch {
 		t.Errorf("watch capture %+v", rec)

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -56,20 +55,7 @@ func TestRequestLogPhases(t *testing.T) {
 	r := start(t, c, Options{})
 	demobroker.ProduceForTest(t, bs[0].Addr(), "orders", 4, 150)
 
-	var rec Record
-	deadline := time.Now().Add(60 * time.Second)
-	for rec.ID == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the watch did not fire on the request log; /metrics share %v", counter(r.scrape(t), "lockscope_slo_watch_share", nil))
-		}
-		time.Sleep(500 * time.Millisecond)
-		var list []Record
-		_, b := r.do(t, "GET", "/captures", "s3cret-token", nil)
-		if json.Unmarshal(b, &list) == nil && len(list) > 0 {
-			rec = list[0]
-		}
-	}
-	rec = r.waitCapture(t, rec.ID, 90*time.Second)
+	rec := r.waitWatchCapture(t, 60*time.Second, 90*time.Second)
 	if rec.Trigger != TriggerWatch || rec.Outcome != OutcomeOK {
 		t.Errorf("watch capture %+v", rec)
 	}
