@@ -20,6 +20,7 @@ const (
 	RecordingFile = "recording.jfr"  // JFR from async-profiler or the JDK Flight Recorder
 	OffCPUFile    = "offcpu.jsonl"   // off-CPU intervals, see offcpu.go
 	RequestsFile  = "requests.jsonl" // one latency.Request per line
+	FetchesFile   = "fetches.jsonl"  // followers' Fetch requests the sniffer saw, one latency.Request per line
 	WindowsFile   = "windows.jsonl"  // the SLO-breach windows the capture computed
 	CPUFile       = "cpu.jsonl"      // CPU and cgroup samples of the target (internal/cpustat)
 

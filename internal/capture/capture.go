@@ -464,10 +464,27 @@ func (c *run) startLatency(ctx context.Context) (func() error, error) {
 	}
 	jw := latency.NewJSONLWriter(f)
 	var (
-		mu   sync.Mutex // guards jw and werr: the live source flushes every second
+		mu   sync.Mutex // guards jw, fw and werr: the live source flushes every second
 		werr error
+		// fw writes the followers' fetches (fetches.jsonl), created with
+		// the first one: only a leader's port has them.
+		ff *os.File
+		fw *latency.JSONLWriter
 	)
 	emit := func(r *latency.Request) {
+		if r.Replica != nil {
+			mu.Lock()
+			if werr == nil && fw == nil {
+				if ff, werr = c.w.Create(bundle.FetchesFile); werr == nil {
+					fw = latency.NewJSONLWriter(ff)
+				}
+			}
+			if werr == nil {
+				werr = fw.Write(r)
+			}
+			mu.Unlock()
+			return
+		}
 		if r.APIKey != latency.APIProduce {
 			return
 		}
@@ -483,6 +500,9 @@ func (c *run) startLatency(ctx context.Context) (func() error, error) {
 	}
 	finish := func(extra error) error {
 		err := errors.Join(extra, werr, jw.Flush(), f.Close())
+		if fw != nil {
+			err = errors.Join(err, fw.Flush(), ff.Close())
+		}
 		c.meta.Latency.Requests = c.n.requests.Load()
 		c.meta.Latency.OverSLO = c.n.overSLO.Load()
 		if err != nil {
@@ -525,6 +545,9 @@ func (c *run) startLatency(ctx context.Context) (func() error, error) {
 					mu.Lock()
 					if werr == nil {
 						werr = jw.Flush()
+					}
+					if werr == nil && fw != nil {
+						werr = fw.Flush()
 					}
 					mu.Unlock()
 				}

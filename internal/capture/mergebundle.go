@@ -122,10 +122,11 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		return nil, err
 	}
 	wantFS := exists(b.Path(bundle.FSStreamFile))
-	ws, reqs, phases, err := bundleWindows(b, o, wantFS)
+	br, err := bundleWindows(b, o, wantFS)
 	if err != nil {
 		return nil, err
 	}
+	ws, reqs, phases := br.ws, br.fs, br.phases
 	opt := merge.Options{Windows: ws, Clock: b.Meta.Clock, Target: b.Meta.Target.Name(), Only: o.Only}
 	in := merge.Input{}
 	if rec := b.Path(bundle.RecordingFile); exists(rec) {
@@ -152,6 +153,7 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 		phases.Of = o.PhasesOf
 	}
 	sum.Phases = phases
+	sum.Replication = br.repl
 	if wantFS {
 		fo := merge.FSOptions{Top: top, Threads: res.Threads}
 		if ws != nil {
@@ -167,6 +169,7 @@ func MergeBundle(dir string, o MergeOptions) (*merge.Summary, error) {
 	vin.FS = fsEvidence(sum.FS)
 	if o.PhasesOf == "" {
 		vin.Phases = phases.Verdict()
+		vin.Replication = br.repl.Verdict()
 	}
 	if vin.CPU, err = cpuEvidence(b, ws); err != nil {
 		return nil, err
@@ -236,7 +239,7 @@ func foldedType(p *profile.Profile, typ string) func(io.Writer) error {
 // windows the capture wrote when it has no requests.
 // With fsRequests it also returns the produce requests on CLOCK_MONOTONIC
 // for the filesystem summary.
-func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.WindowSet, []merge.FSRequest, *merge.PhaseSummary, error) {
+func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*bundleRequests, error) {
 	meta := b.Meta.Latency
 	slo, pad, kind := o.SLO, o.Pad, o.Kind
 	if meta != nil {
@@ -255,11 +258,11 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.
 	}
 	metric, err := latency.ParseMetric(kind)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("merge: %w", err)
+		return nil, fmt.Errorf("merge: %w", err)
 	}
 	if o.Latency != "" || exists(b.Path(bundle.RequestsFile)) {
 		if slo == 0 {
-			return nil, nil, nil, errors.New("merge: the bundle records no SLO: give one with --slo")
+			return nil, errors.New("merge: the bundle records no SLO: give one with --slo")
 		}
 		read := func(emit func(*latency.Request) error) error {
 			f, err := os.Open(b.Path(bundle.RequestsFile))
@@ -284,9 +287,11 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.
 		wb := latency.NewBuilder(slo, metric, pad)
 		var reqs []merge.FSRequest
 		var phases merge.PhaseAccumulator
+		var repl merge.ReplicationAccumulator
 		m := b.Meta.Clock
 		if err := read(func(r *latency.Request) error {
 			wb.Add(r)
+			repl.Add(r, metric, slo)
 			if r.APIKey == latency.APIProduce && r.Measured() {
 				phases.Add(r.Breakdown, r.Latency(metric) > slo)
 			}
@@ -300,25 +305,55 @@ func bundleWindows(b *bundle.Bundle, o MergeOptions, fsRequests bool) (*latency.
 			}
 			return nil
 		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("merge: reading requests: %w", err)
+			return nil, fmt.Errorf("merge: reading requests: %w", err)
+		}
+		if o.Latency == "" {
+			// Followers' fetches the sniffer saw (a pcap given with
+			// --latency has them among its requests).
+			if err := readFetches(b, func(r *latency.Request) error { repl.Add(r, metric, slo); return nil }); err != nil {
+				return nil, fmt.Errorf("merge: reading the followers' fetches: %w", err)
+			}
 		}
 		ws, err := toMonotonic(wb.Build(), m)
-		return ws, reqs, phases.Summary(), err
+		return &bundleRequests{ws: ws, fs: reqs, phases: phases.Summary(), repl: repl.Summary()}, err
 	}
 	if p := b.Path(bundle.WindowsFile); exists(p) {
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("merge: %w", err)
+			return nil, fmt.Errorf("merge: %w", err)
 		}
 		defer f.Close()
 		ws, err := latency.ReadWindowSet(f)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("merge: reading windows: %w", err)
+			return nil, fmt.Errorf("merge: reading windows: %w", err)
 		}
 		ws, err = toMonotonic(ws, b.Meta.Clock)
-		return ws, nil, nil, err
+		return &bundleRequests{ws: ws}, err
 	}
-	return nil, nil, nil, nil
+	return &bundleRequests{}, nil
+}
+
+// bundleRequests is what a bundle's requests tell: the slow windows, the
+// produce requests for the filesystem summary, their phases from a request
+// log, and their replication from the followers' fetches on the wire.
+type bundleRequests struct {
+	ws     *latency.WindowSet
+	fs     []merge.FSRequest
+	phases *merge.PhaseSummary
+	repl   *merge.ReplicationSummary
+}
+
+// readFetches reads the followers' fetches the sniffer wrote, if any.
+func readFetches(b *bundle.Bundle, emit func(*latency.Request) error) error {
+	f, err := os.Open(b.Path(bundle.FetchesFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return latency.ReadRequestsJSONL(f, emit)
 }
 
 // summarizeFS reads the bundle's filesystem stream and relates it to the

@@ -62,7 +62,7 @@ func Recover(dir string, progress io.Writer) (*Recovery, error) {
 	}
 
 	// The streams end where the last write before the kill ended.
-	for _, name := range []string{bundle.OffCPUFile, bundle.FSStreamFile, bundle.RequestsFile} {
+	for _, name := range []string{bundle.OffCPUFile, bundle.FSStreamFile, bundle.RequestsFile, bundle.FetchesFile} {
 		p := w.Path(name)
 		if !exists(p) {
 			continue

@@ -14,25 +14,26 @@ import (
 // jsonRequest is the JSONL form of a Request: times as integer nanoseconds
 // (exact, sortable) next to latencies in microseconds for people and jq.
 type jsonRequest struct {
-	Client          string      `json:"client,omitempty"`
-	Server          string      `json:"server,omitempty"`
-	CorrelationID   int32       `json:"correlation_id"`
-	APIKey          int16       `json:"api_key"`
-	APIVersion      int16       `json:"api_version"`
-	ClientID        string      `json:"client_id,omitempty"`
-	Acks            *int16      `json:"acks,omitempty"`
-	TransactionalID string      `json:"transactional_id,omitempty"`
-	Partitions      []Partition `json:"partitions,omitempty"`
-	RequestStart    int64       `json:"request_start_ns,omitempty"`
-	RequestEnd      int64       `json:"request_end_ns"`
-	ResponseStart   int64       `json:"response_start_ns,omitempty"`
-	ResponseEnd     int64       `json:"response_end_ns,omitempty"`
-	WireUS          *float64    `json:"wire_us,omitempty"`
-	ServiceUS       *float64    `json:"service_us,omitempty"`
-	Status          string      `json:"status"`
-	Damaged         bool        `json:"damaged,omitempty"`
-	Key             string      `json:"key,omitempty"`
-	Breakdown       *Breakdown  `json:"breakdown,omitempty"`
+	Client          string        `json:"client,omitempty"`
+	Server          string        `json:"server,omitempty"`
+	CorrelationID   int32         `json:"correlation_id"`
+	APIKey          int16         `json:"api_key"`
+	APIVersion      int16         `json:"api_version"`
+	ClientID        string        `json:"client_id,omitempty"`
+	Acks            *int16        `json:"acks,omitempty"`
+	TransactionalID string        `json:"transactional_id,omitempty"`
+	Partitions      []Partition   `json:"partitions,omitempty"`
+	RequestStart    int64         `json:"request_start_ns,omitempty"`
+	RequestEnd      int64         `json:"request_end_ns"`
+	ResponseStart   int64         `json:"response_start_ns,omitempty"`
+	ResponseEnd     int64         `json:"response_end_ns,omitempty"`
+	WireUS          *float64      `json:"wire_us,omitempty"`
+	ServiceUS       *float64      `json:"service_us,omitempty"`
+	Status          string        `json:"status"`
+	Damaged         bool          `json:"damaged,omitempty"`
+	Key             string        `json:"key,omitempty"`
+	Breakdown       *Breakdown    `json:"breakdown,omitempty"`
+	Replica         *ReplicaFetch `json:"replica,omitempty"`
 }
 
 func micros(d time.Duration) *float64 {
@@ -47,7 +48,7 @@ func (r *Request) MarshalJSON() ([]byte, error) {
 		ClientID: r.ClientID, TransactionalID: r.TransactionalID, Partitions: r.Partitions,
 		RequestStart: r.RequestStart, RequestEnd: r.RequestEnd,
 		ResponseStart: r.ResponseStart, ResponseEnd: r.ResponseEnd,
-		Status: r.Status.String(), Damaged: r.Damaged, Key: r.Key, Breakdown: r.Breakdown,
+		Status: r.Status.String(), Damaged: r.Damaged, Key: r.Key, Breakdown: r.Breakdown, Replica: r.Replica,
 	}
 	if r.Client.IsValid() {
 		j.Client = r.Client.String()
@@ -80,7 +81,7 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 		ClientID: j.ClientID, TransactionalID: j.TransactionalID, Partitions: j.Partitions,
 		RequestStart: j.RequestStart, RequestEnd: j.RequestEnd,
 		ResponseStart: j.ResponseStart, ResponseEnd: j.ResponseEnd,
-		Status: st, Damaged: j.Damaged, Key: j.Key, Breakdown: j.Breakdown,
+		Status: st, Damaged: j.Damaged, Key: j.Key, Breakdown: j.Breakdown, Replica: j.Replica,
 	}
 	if j.Client != "" {
 		if r.Client, err = netip.ParseAddrPort(j.Client); err != nil {

@@ -46,6 +46,9 @@ func ParseStatus(s string) (Status, error) {
 // APIProduce is the Kafka api key of Produce requests.
 const APIProduce = 0
 
+// APIFetch is the Fetch API key.
+const APIFetch = 1
+
 // Partition is one topic-partition of a produce request with what it carried.
 type Partition struct {
 	// Topic is the topic name, or for Produce v13+ (which names topics by
@@ -57,6 +60,27 @@ type Partition struct {
 	Records int `json:"records"`
 	// Bytes is the size of the partition's record set on the wire.
 	Bytes int `json:"bytes"`
+	// BaseOffset is the offset the broker gave the first record, from its
+	// response (nil: not known, or an error); the records are then
+	// BaseOffset .. BaseOffset+Records-1.
+	BaseOffset *int64 `json:"base_offset,omitempty"`
+}
+
+// ReplicaFetch is a Fetch request from a follower (a replica id set): the
+// offsets it asks for are what it has, so a fetch past a produce
+// request's records says the follower has them.
+type ReplicaFetch struct {
+	Replica int32         `json:"replica"`
+	Offsets []FetchOffset `json:"offsets"`
+}
+
+// FetchOffset is a partition's fetch offset in a Fetch request.
+type FetchOffset struct {
+	// Topic is the name, or for Fetch v13+ the topic id until a Metadata
+	// response names it.
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
 }
 
 // Breakdown is the broker's own split of a request's time, as Kafka's
@@ -120,6 +144,8 @@ type Request struct {
 	Key string
 	// Breakdown is set by the request-log source.
 	Breakdown *Breakdown
+	// Replica is set for a follower's Fetch request, by the sniffer.
+	Replica *ReplicaFetch
 }
 
 // Measured reports whether the request has a latency.

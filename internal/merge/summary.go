@@ -44,6 +44,9 @@ type Summary struct {
 	// Phases compares the broker-side phases of slow and other produce
 	// requests, when the latency source has them (a request log).
 	Phases *PhaseSummary `json:"phases,omitempty"`
+	// Replication follows acks=all produce requests' replication by the
+	// followers' fetches on the wire, when the sniffer saw them.
+	Replication *ReplicationSummary `json:"replication,omitempty"`
 	Stats  Stats         `json:"stats"`
 }
 
@@ -455,6 +458,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 		b.WriteString("\nKernel functions blocked threads waited under (share of off-CPU time, slow vs baseline):\n")
 		for _, f := range s.KernelCauses {
 			fmt.Fprintf(&b, "  %5.1f%% vs %5.1f%%  %s\n", 100*f.Slow, 100*f.Baseline, strings.TrimSuffix(f.Frame, "_[k]"))
+		}
+	}
+	if s.Replication != nil {
+		b.WriteString("\n")
+		if err := s.Replication.WriteText(&b); err != nil {
+			return err
 		}
 	}
 	if s.Phases != nil {

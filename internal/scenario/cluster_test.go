@@ -32,6 +32,9 @@ type clusterRun struct {
 	each func(i int, c *demobroker.Config)
 	// fault runs beside the capture, if set, and is stopped after it.
 	fault func(ctx context.Context, t *testing.T) (stop func())
+	// sniff makes the latency source the Kafka sniffer on broker 0's port
+	// instead of its request log: no phases, the followers' fetches.
+	sniff bool
 }
 
 // clusterOutcome is what a cluster capture wrote.
@@ -82,9 +85,12 @@ func (r clusterRun) run(t *testing.T) clusterOutcome {
 	for _, b := range bs {
 		pids = append(pids, b.Pid())
 	}
-	res, err := cluster.Run(ctx, cluster.Options{PIDs: pids, Out: dir, Capture: capture.Options{Duration: 8 * time.Second,
-		SLO: 65 * time.Millisecond, Kind: "service", Latency: "requestlog:" + requestLog, Profiler: popts,
-		MinBlock: time.Millisecond, RequireOffCPU: true, Version: "test", Progress: &progress}})
+	co := capture.Options{Duration: 8 * time.Second, SLO: 65 * time.Millisecond, Kind: "service", Latency: "requestlog:" + requestLog,
+		Profiler: popts, MinBlock: time.Millisecond, RequireOffCPU: true, Version: "test", Progress: &progress}
+	if r.sniff {
+		co.Latency, co.Interface = "kafka:"+bs[0].Port(), "lo"
+	}
+	res, err := cluster.Run(ctx, cluster.Options{PIDs: pids, Out: dir, Capture: co})
 	if err != nil {
 		t.Fatalf("cluster capture: %v\n%s", err, progress.String())
 	}
@@ -114,7 +120,7 @@ func (r clusterRun) run(t *testing.T) clusterOutcome {
 	if out.leader == nil {
 		t.Fatalf("no broker found to hold the request log %s: %+v", requestLog, res.Members)
 	}
-	if p := out.leader.Phases; p == nil || p.Slow.Requests == 0 {
+	if p := out.leader.Phases; !r.sniff && (p == nil || p.Slow.Requests == 0) {
 		t.Fatalf("no phases of slow produce requests in the leader's summary: %+v", p)
 	}
 	return out
@@ -191,6 +197,33 @@ func TestScenarioClusterSlowFollower(t *testing.T) {
 		}
 	}}.run(t)
 	o.follower(t, "ReplicaFetcherThread", "Thread.sleep")
+}
+
+// TestScenarioClusterSlowFollowerWire: the stalling follower again, with
+// the Kafka sniffer on the leader's port as the latency source (no request
+// log, as on most production brokers): the followers' fetches on the wire
+// show which one the slow acks=all requests waited for, and its capture
+// why.
+func TestScenarioClusterSlowFollowerWire(t *testing.T) {
+	o := clusterRun{sniff: true, each: func(i int, c *demobroker.Config) {
+		if i == 2 {
+			c.StallMs, c.StallEvery = 200, 20
+		}
+	}}.run(t)
+	r := o.leader.Replication
+	if r == nil || r.Dominant != "broker 2" {
+		t.Fatalf("replication from the wire %+v, want broker 2 the follower slow requests waited for", r)
+	}
+	v := o.leader.Verdict
+	if v.Phase == nil || v.Phase.Source != "wire" || !strings.HasPrefix(v.Phase.Broker, "broker 2") {
+		t.Fatalf("verdict's phase %+v, want remote from the wire, broker 2: %s", v.Phase, v.Answer)
+	}
+	if c := o.res.Culprit; c == nil || !strings.HasPrefix(c.Broker, "broker 2 ") || !strings.Contains(c.Cause, "Thread.sleep") {
+		t.Errorf("culprit %+v, want broker 2's fetcher asleep", c)
+	}
+	if !strings.Contains(o.res.Answer, "broker 2 was the last to fetch past the records") || !strings.Contains(o.res.Answer, "; there, ReplicaFetcherThread") {
+		t.Errorf("cluster answer %q", o.res.Answer)
+	}
 }
 
 // TestScenarioClusterFollowerDisk: broker 2 keeps its logs on an ext4

@@ -23,10 +23,28 @@ type Phases struct {
 	WithinRequests int
 }
 
+// Replication is what the wire showed of acks=all requests' replication:
+// the follower most slow requests waited for last, and when it had their
+// records.
+type Replication struct {
+	// Follower ("broker 2") was the last to fetch past the records of Last
+	// of the Slow requests followed.
+	Follower   string
+	Last, Slow int
+	// Lag and LagWithin are the mean time from a request to the follower's
+	// fetch past its records, for the slow requests and the others;
+	// SlowLatency is the slow requests' mean latency.
+	Lag, LagWithin, SlowLatency time.Duration
+	Within                      int
+}
+
 // PhaseFinding is a phase in which the server's threads do not work on the
 // request that took most of the slow requests' time.
 type PhaseFinding struct {
 	Phase string `json:"phase"`
+	// Source is what showed it: "request log" (the broker's own phases)
+	// or "wire" (the followers' fetches).
+	Source string `json:"source"`
 	// Share is the phase's part of the slow requests' mean time in the
 	// server; Excess its part of how much longer they took than the
 	// others.
@@ -45,6 +63,7 @@ type PhaseFinding struct {
 	Broker    string   `json:"broker,omitempty"`
 	Cause     string   `json:"cause,omitempty"`
 	Sentence  string   `json:"sentence"`
+	wire      *Replication
 }
 
 // Thresholds of a phase claim: the phase holds at least phaseShare of the
@@ -57,6 +76,34 @@ const (
 
 // remotePhase is the phase no thread works on.
 const remotePhase = "remote"
+
+// replicationFinding returns the remote phase's finding from the wire when
+// one follower was the last to have most slow requests' records, late
+// enough to make half of their latency, or nil.
+func replicationFinding(r *Replication) *PhaseFinding {
+	if r == nil || r.Follower == "" || r.Slow < minReplicated || 2*r.Last <= r.Slow || r.SlowLatency <= 0 {
+		return nil
+	}
+	f := &PhaseFinding{Phase: remotePhase, Source: "wire", Broker: r.Follower, Slow: r.Lag, Total: r.SlowLatency, Within: r.LagWithin,
+		Requests: r.Slow, WithinRequests: r.Within, wire: r}
+	f.Share = float64(r.Lag) / float64(r.SlowLatency)
+	if f.Share < phaseShare || float64(r.Lag) < phaseRatio*float64(r.LagWithin) {
+		return nil
+	}
+	f.Excess = f.Share
+	f.Sentence = f.sentence()
+	return f
+}
+
+// sameBroker reports whether two names are one broker's: "broker 2" and
+// "broker 2 (pid 42)".
+func sameBroker(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+" ") || strings.HasPrefix(b, a+" ")
+}
+
+// minReplicated is the least number of slow requests whose replication the
+// wire must show to name a follower.
+const minReplicated = 5
 
 // phaseFinding returns the remote phase's finding when it holds the slow
 // requests' time, or nil.
@@ -78,7 +125,7 @@ func phaseFinding(p *Phases) *PhaseFinding {
 	if i < 0 || slowTotal <= 0 {
 		return nil
 	}
-	f := &PhaseFinding{Phase: remotePhase, Slow: p.Slow[i], Total: slowTotal, Within: p.Within[i],
+	f := &PhaseFinding{Phase: remotePhase, Source: "request log", Slow: p.Slow[i], Total: slowTotal, Within: p.Within[i],
 		Requests: p.SlowRequests, WithinRequests: p.WithinRequests}
 	f.Share = float64(f.Slow) / float64(slowTotal)
 	if excess := slowTotal - withinTotal; excess > 0 {
@@ -93,6 +140,19 @@ func phaseFinding(p *Phases) *PhaseFinding {
 
 // sentence says the finding, naming the broker and its cause when known.
 func (f *PhaseFinding) sentence() string {
+	if r := f.wire; r != nil {
+		s := fmt.Sprintf("the slow acks=all produce requests waited for the followers: %s was the last to fetch past the records of %d of the %d whose replication the wire showed, %v after the request on average (of their %v), against %v for the %d others",
+			r.Follower, r.Last, r.Slow, r.Lag.Round(time.Millisecond/10), r.SlowLatency.Round(time.Millisecond/10), r.LagWithin.Round(time.Millisecond/10), r.Within)
+		switch {
+		case f.Cause != "" && !sameBroker(f.Broker, r.Follower):
+			return s + fmt.Sprintf("; of the followers captured, %s held them up, where %s", f.Broker, f.Cause)
+		case f.Cause != "":
+			return s + "; there, " + f.Cause
+		case len(f.Followers) > 0:
+			return s + fmt.Sprintf("; nothing stood out in its replica fetchers' waiting (%s captured): its fetches may have waited on the network or on this broker", strings.Join(f.Followers, ", "))
+		}
+		return s + "; capture it in the same windows (lockscope capture --pid LEADER --pid FOLLOWER...) to see why it fetched late"
+	}
 	s := fmt.Sprintf("%.0f%% of the slow produce requests' time in the broker was replication: parked in the purgatory until the followers fetched their records (remote, acks=all), %v of %v on average against %v for the %d others",
 		100*f.Share, f.Slow.Round(time.Millisecond/10), f.Total.Round(time.Millisecond/10), f.Within.Round(time.Millisecond/10), f.WithinRequests)
 	switch {
@@ -119,7 +179,10 @@ func (v *Verdict) Blame(followers []string, broker, cause string) {
 		return
 	}
 	answered := v.Answer == v.phaseAnswer()
-	f.Followers, f.Broker, f.Cause = followers, broker, cause
+	f.Followers, f.Cause = followers, cause
+	if broker != "" || f.wire == nil {
+		f.Broker = broker
+	}
 	f.Sentence = f.sentence()
 	if answered {
 		v.Answer = v.phaseAnswer()

@@ -55,3 +55,43 @@ func TestPhaseFinding(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicationFinding: without a request log, the wire's account names
+// the follower most slow requests waited for last, when its lag makes
+// most of their latency; a follower late for a few, or no later for slow
+// requests than for others, is not named.
+func TestReplicationFinding(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name string
+		r    Replication
+		want bool
+	}{
+		{"late follower", Replication{Follower: "broker 2", Last: 125, Slow: 148, Lag: 135 * ms, LagWithin: 18 * ms, SlowLatency: 163 * ms, Within: 423}, true},
+		{"last for a third", Replication{Follower: "broker 2", Last: 50, Slow: 148, Lag: 135 * ms, LagWithin: 18 * ms, SlowLatency: 163 * ms, Within: 423}, false},
+		{"lag a small part", Replication{Follower: "broker 2", Last: 125, Slow: 148, Lag: 30 * ms, LagWithin: 10 * ms, SlowLatency: 163 * ms, Within: 423}, false},
+		{"always as late", Replication{Follower: "broker 2", Last: 125, Slow: 148, Lag: 135 * ms, LagWithin: 100 * ms, SlowLatency: 163 * ms, Within: 423}, false},
+		{"too few", Replication{Follower: "broker 2", Last: 3, Slow: 4, Lag: 135 * ms, LagWithin: 18 * ms, SlowLatency: 163 * ms, Within: 423}, false},
+	} {
+		r := c.r
+		v := Decide(Input{Ledger: &Ledger{OffCPU: true}, Windows: 10, SlowTime: time.Second, BaseTime: 9 * time.Second, Replication: &r})
+		if got := v.Phase != nil; got != c.want {
+			t.Errorf("%s: phase finding %v, want %v: %s", c.name, got, c.want, v.Answer)
+			continue
+		}
+		if !c.want {
+			continue
+		}
+		if v.Phase.Source != "wire" || !strings.HasPrefix(v.Answer, "the slow acks=all produce requests waited for the followers: broker 2 was the last") {
+			t.Errorf("%s: %+v: %s", c.name, v.Phase, v.Answer)
+		}
+		v.Blame([]string{"broker 1 (pid 1)", "broker 2 (pid 2)"}, "broker 2 (pid 2)", "its fetcher slept")
+		if !strings.Contains(v.Answer, "; there, its fetcher slept") {
+			t.Errorf("%s: after blame: %s", c.name, v.Answer)
+		}
+		v.Blame([]string{"broker 1 (pid 1)", "broker 2 (pid 2)"}, "", "")
+		if !strings.Contains(v.Answer, "nothing stood out in its replica fetchers' waiting") || !strings.HasPrefix(v.Phase.Broker, "broker 2") {
+			t.Errorf("%s: with no culprit: %s (%s)", c.name, v.Answer, v.Phase.Broker)
+		}
+	}
+}

@@ -99,6 +99,8 @@ type Input struct {
 	// Phases are the requests' phases by the server's own account (its
 	// request log), when the latency source has them.
 	Phases *Phases
+	// Replication is what the followers' fetches on the wire showed.
+	Replication *Replication
 	// Only are the threads (name patterns) the ledger was limited to
 	// (empty: all).
 	Only []string
@@ -168,7 +170,11 @@ func Decide(in Input) *Verdict {
 		}
 		v.Answer = "The " + strings.Join(in.Only, ", ") + " threads' waiting only: " + a
 	}
-	if f := phaseFinding(in.Phases); f != nil {
+	f := phaseFinding(in.Phases)
+	if f == nil {
+		f = replicationFinding(in.Replication)
+	}
+	if f != nil {
 		v.Phase, v.Threads, v.Status = f, v.Answer, Found
 		v.Answer = v.phaseAnswer()
 	}

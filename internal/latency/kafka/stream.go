@@ -37,9 +37,11 @@ const (
 	stRecHead   // first 17 bytes of a batch or legacy message
 	stRecV2Head // the rest of a v2 batch header, up to its record count
 	stRecSkip   // the rest of a batch
+	// fetch body
+	stReqKeep // the body of a Fetch request, kept for a replica's offsets
 	// response header
 	stRespCorr
-	stRespKeep // the body of a Metadata response, kept for topic names
+	stRespKeep // the body of a Metadata or Produce response, kept (topic names, base offsets)
 	// the rest of the frame
 	stSkip
 )
@@ -75,6 +77,7 @@ type stream struct {
 
 	corr        int32 // response being parsed (ToClient)
 	metaVersion int16
+	keepProduce bool // the kept response is a Produce response (else Metadata)
 	keep        []byte
 
 	lim   *Limits
@@ -220,7 +223,11 @@ func (c *Conn) endFrame(s *stream, t int64) {
 			// Cut before its correlation id: nothing to match.
 			c.stats.UnmatchedResponses.Add(1)
 		default:
-			if s.st == stRespKeep && !s.damaged {
+			switch {
+			case s.st != stRespKeep || s.damaged:
+			case s.keepProduce:
+				c.learnOffsets(s.corr, s.metaVersion, s.keep)
+			default:
 				c.learnTopics(s.metaVersion, s.keep)
 			}
 			c.finishResponse(s.corr, s.start, t, s.damaged)
@@ -244,6 +251,12 @@ func (c *Conn) endFrame(s *stream, t int64) {
 	}
 	r.RequestStart, r.RequestEnd = s.start, t
 	r.Damaged = r.Damaged || s.damaged
+	if s.st == stReqKeep && !s.damaged {
+		c.learnReplicaFetch(r, s.keep)
+	}
+	if cap(s.keep) > 64<<10 {
+		s.keep = nil
+	}
 	acks := s.acksKnown
 	s.reset()
 	c.finishRequest(r, acks)
@@ -267,7 +280,12 @@ func (c *Conn) stepResponse(s *stream, data []byte) []byte {
 			// Keep a Metadata response whole: it names the topic ids
 			// that Produce v13+ uses.
 			s.st = stRespKeep
-			s.metaVersion = ver
+			s.metaVersion, s.keepProduce = ver, false
+			s.keep = s.keep[:0]
+		} else if ver, ok := c.produceRequest(s.corr); ok && s.remain <= maxProduceResponse {
+			// And a Produce response: its base offsets.
+			s.st = stRespKeep
+			s.metaVersion, s.keepProduce = ver, true
 			s.keep = s.keep[:0]
 		}
 	case stRespKeep:
@@ -320,7 +338,7 @@ func (c *Conn) stepRequest(s *stream, data []byte, t int64) []byte {
 			APIKey: key, APIVersion: ver, CorrelationID: corr,
 		}
 		s.acksKnown = false
-		s.flexible = key == latency.APIProduce && ver >= 9
+		s.flexible = key == latency.APIProduce && ver >= 9 || key == latency.APIFetch && ver >= 12
 		if headerV0(key, ver) {
 			s.afterHeader()
 		} else {
@@ -539,6 +557,11 @@ func (c *Conn) stepRequest(s *stream, data []byte, t int64) []byte {
 		if s.skip == 0 {
 			s.nextBatch()
 		}
+	case stReqKeep:
+		n := min(int64(len(data)), s.remain)
+		s.keep = append(s.keep, data[:n]...)
+		s.remain -= n
+		data = data[n:]
 	case stSkip:
 		n := min(int64(len(data)), s.remain)
 		s.remain -= n
@@ -563,6 +586,10 @@ func (s *stream) intern(b []byte) string {
 
 // afterHeader moves past the request header to the body.
 func (s *stream) afterHeader() {
+	if s.cur.APIKey == latency.APIFetch {
+		s.keepFetch(false)
+		return
+	}
 	if s.cur.APIKey != latency.APIProduce {
 		s.enterSkip()
 		return
@@ -574,7 +601,27 @@ func (s *stream) afterHeader() {
 	}
 }
 
+// keepFetch keeps a Fetch request's body, small as a follower's is, to
+// read its replica id and offsets once whole; afterTags first skips the
+// header's tagged fields (flexible versions). A larger one is skipped.
+func (s *stream) keepFetch(afterTags bool) {
+	if s.remain > maxFetchRequest {
+		s.enterSkip()
+		return
+	}
+	s.keep = s.keep[:0]
+	if afterTags {
+		s.tags(stReqKeep)
+		return
+	}
+	s.st = stReqKeep
+}
+
 func (s *stream) afterClientID() {
+	if s.flexible && s.cur.APIKey == latency.APIFetch {
+		s.keepFetch(true)
+		return
+	}
 	if s.flexible {
 		s.tags(stTxnLen)
 		if s.cur.APIVersion < 3 { // never: flexible Produce is v9+

@@ -63,14 +63,25 @@ func (c *Conn) learnTopics(ver int16, b []byte) {
 	}
 }
 
-// nameTopics replaces topic ids in a Produce v13+ request by known names.
+// nameTopics replaces topic ids in a Produce or Fetch v13+ request by
+// known names.
 func (c *Conn) nameTopics(r *latency.Request) {
-	if r.APIKey != latency.APIProduce || r.APIVersion < 13 {
+	if r.APIVersion < 13 {
 		return
 	}
-	for i := range r.Partitions {
-		if name, ok := c.parser.topicNames[r.Partitions[i].Topic]; ok {
-			r.Partitions[i].Topic = name
+	names := c.parser.topicNames
+	switch {
+	case r.APIKey == latency.APIProduce:
+		for i := range r.Partitions {
+			if name, ok := names[r.Partitions[i].Topic]; ok {
+				r.Partitions[i].Topic = name
+			}
+		}
+	case r.Replica != nil:
+		for i := range r.Replica.Offsets {
+			if name, ok := names[r.Replica.Offsets[i].Topic]; ok {
+				r.Replica.Offsets[i].Topic = name
+			}
 		}
 	}
 }
