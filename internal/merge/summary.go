@@ -47,7 +47,7 @@ type Summary struct {
 	// Replication follows acks=all produce requests' replication by the
 	// followers' fetches on the wire, when the sniffer saw them.
 	Replication *ReplicationSummary `json:"replication,omitempty"`
-	Stats  Stats         `json:"stats"`
+	Stats       Stats               `json:"stats"`
 }
 
 // WindowSummary describes the SLO-breach windows.
