@@ -224,6 +224,13 @@ func TestScenarioClusterSlowFollowerWire(t *testing.T) {
 	if !strings.Contains(o.res.Answer, "broker 2 was the last to fetch past the records") || !strings.Contains(o.res.Answer, "; there, ReplicaFetcherThread") {
 		t.Errorf("cluster answer %q", o.res.Answer)
 	}
+	page, err := os.ReadFile(filepath.Join(o.dir, "broker-0", "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `id="replication-table"`) || !strings.Contains(string(page), "<td>broker 2</td>") {
+		t.Error("the leader's report.html lacks the replication table naming broker 2")
+	}
 }
 
 // TestScenarioClusterFollowerDisk: broker 2 keeps its logs on an ext4
