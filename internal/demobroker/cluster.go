@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // StartCluster starts n demo brokers as one replicated cluster on this
@@ -53,4 +54,31 @@ func StartCluster(ctx context.Context, n int, cfg Config, each func(i int, c *Co
 		bs = append(bs, b)
 	}
 	return bs, nil
+}
+
+// StartTestCluster starts three brokers of one cluster for a test, with
+// three partitions per topic and broker 0 writing Kafka's request log,
+// whose path it returns; each adjusts broker i's configuration (its
+// faults). A failure to start fails tb; the brokers stop when it ends.
+func StartTestCluster(tb testing.TB, ctx context.Context, each func(i int, c *Config)) ([]*Broker, string) {
+	tb.Helper()
+	root := tb.TempDir()
+	requestLog := filepath.Join(root, "request-0.log")
+	bs, err := StartCluster(ctx, 3, Config{LogDir: root, Partitions: 3}, func(i int, c *Config) {
+		if i == 0 {
+			c.RequestLog = requestLog
+		}
+		if each != nil {
+			each(i, c)
+		}
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		for _, b := range bs {
+			b.Close()
+		}
+	})
+	return bs, requestLog
 }

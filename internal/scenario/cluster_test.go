@@ -53,24 +53,7 @@ func (r clusterRun) run(t *testing.T) clusterOutcome {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	root := t.TempDir()
-	requestLog := filepath.Join(root, "request-0.log")
-	bs, err := demobroker.StartCluster(ctx, 3, demobroker.Config{LogDir: root, Partitions: 3}, func(i int, c *demobroker.Config) {
-		if i == 0 {
-			c.RequestLog = requestLog
-		}
-		if r.each != nil {
-			r.each(i, c)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, b := range bs {
-			b.Close()
-		}
-	}()
+	bs, requestLog := demobroker.StartTestCluster(t, ctx, r.each)
 	// The others are found through metadata.
 	defer demobroker.ProduceForTest(t, bs[0].Addr(), "orders", 6, 150)()
 	time.Sleep(3 * time.Second) // topic creation, followers learning it, JIT warm-up

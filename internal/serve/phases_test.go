@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -22,22 +21,9 @@ func TestRequestLogPhases(t *testing.T) {
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	root := t.TempDir()
-	requestLog := filepath.Join(root, "request-0.log")
-	bs, err := demobroker.StartCluster(ctx, 3, demobroker.Config{LogDir: root, Partitions: 3}, func(i int, c *demobroker.Config) {
-		if i == 0 {
-			c.RequestLog = requestLog
-		}
+	bs, requestLog := demobroker.StartTestCluster(t, ctx, func(i int, c *demobroker.Config) {
 		if i == 2 {
 			c.StallMs, c.StallEvery = 200, 20
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, b := range bs {
-			b.Close()
 		}
 	})
 	c := testConfig(t)

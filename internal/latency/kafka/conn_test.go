@@ -80,7 +80,12 @@ func otherFrame(corr int32) []byte {
 // responseFrame builds a response: size, correlation id, an empty tag
 // section when flexible, and a body.
 func responseFrame(corr int32, flexible bool, body int) []byte {
-	n := 4 + body
+	return responseWith(corr, flexible, make([]byte, body))
+}
+
+// responseWith is responseFrame with the given body.
+func responseWith(corr int32, flexible bool, body []byte) []byte {
+	n := 4 + len(body)
 	if flexible {
 		n++
 	}
@@ -89,7 +94,7 @@ func responseFrame(corr int32, flexible bool, body int) []byte {
 	if flexible {
 		b = append(b, 0)
 	}
-	return append(b, make([]byte, body)...)
+	return append(b, body...)
 }
 
 type recorder struct{ got []*latency.Request }

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -82,18 +81,7 @@ func produceResponseFrame(ver int16, corr int32, topic string, offsets map[int32
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	resp.Topics = append(resp.Topics, rt)
-	body := resp.AppendTo(nil)
-	flexible := ver >= 9
-	n := 4 + len(body)
-	if flexible {
-		n++
-	}
-	b := binary.BigEndian.AppendUint32(nil, uint32(n))
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	if flexible {
-		b = append(b, 0)
-	}
-	return append(b, body...)
+	return responseWith(corr, ver >= 9, resp.AppendTo(nil))
 }
 
 // TestProduceBaseOffsets: an acks=all Produce response's base offsets
