@@ -42,7 +42,9 @@ type walker struct {
 	m      *merger
 	l      *verdict.Ledger
 	pauses []pause
-	byKey  map[verdict.Cause]*verdict.Evidence
+	// starved is, per pause, the share its workers waited for a CPU.
+	starved []float64
+	byKey   map[verdict.Cause]*verdict.Evidence
 	// seenPause marks the pauses (by index) already counted in their GC
 	// evidence, once each, when they touch the slow windows.
 	seenPause map[int]bool
@@ -54,6 +56,15 @@ func (m *merger) ledger(tids []uint32) *verdict.Ledger {
 	w := &walker{m: m, l: &verdict.Ledger{Bin: ledgerBin}, pauses: m.pauseLog.pauses(),
 		byKey: map[verdict.Cause]*verdict.Evidence{}, seenPause: map[int]bool{}}
 	w.l.Pauses = len(w.pauses)
+	var workers []*thread
+	for _, th := range m.threads {
+		if pauseWorker(th.name) {
+			workers = append(workers, th)
+		}
+	}
+	for _, p := range w.pauses {
+		w.starved = append(w.starved, starved(p, workers))
+	}
 	start, end := m.opt.Clock.Start.Monotonic, m.opt.Clock.End.Monotonic
 	if m.opt.Clock.Validate() != nil || end <= start {
 		start, end = 0, 0
@@ -169,7 +180,12 @@ func (w *walker) aroundPauses(a, b int64, waiter string, outside func(s, e int64
 			outside(a, s)
 		}
 		c := verdict.Cause{Kind: verdict.GC, Java: pauseName(p)}
-		w.charge(c, waiter, max(a, p.start), min(b, p.end))
+		// The part of the pause its workers spent waiting for a CPU
+		// is the CPU's: a collection stretched by saturation.
+		s, e := max(a, p.start), min(b, p.end)
+		split := s + int64(float64(e-s)*(1-w.starved[i]))
+		w.charge(c, waiter, s, split)
+		w.charge(verdict.Cause{Kind: verdict.CPU}, waiter, split, e)
 		if ev := w.byKey[c]; ev != nil && !w.seenPause[i] && w.m.slowPart(p.start, p.end) > 0 {
 			w.seenPause[i] = true
 			ev.Pauses++
@@ -323,6 +339,41 @@ func (w *walker) onCPU(tid uint32, th *thread, kind verdict.Kind, a, b int64, de
 		c.Java, c.App = javaFrames(ts.locs)
 	}
 	w.aroundPauses(a, b, waiter, func(s, e int64) { w.charge(c, waiter, s, e) })
+}
+
+// pauseWorker: a thread that does a stop-the-world pause's work: the GC
+// workers, and the VM thread (a serial collection, a safepoint's
+// operation).
+func pauseWorker(name string) bool {
+	return strings.HasPrefix(name, "GC Thread") || strings.HasPrefix(name, "VM Thread")
+}
+
+// starved is the share of their time in pause p, when not asleep, that its
+// workers spent waiting for a CPU (preempted, or woken and not yet
+// running): a pause stretched because other processes held the CPUs.
+func starved(p pause, workers []*thread) float64 {
+	var wait, active int64
+	for _, th := range workers {
+		var asleep int64
+		th.overlapping(p.start, p.end, func(iv *interval) {
+			s, e := max(iv.start, p.start), min(iv.end, p.end)
+			switch {
+			case iv.runnable:
+				wait += e - s
+			case iv.wake > 0 && iv.wake < e:
+				from := max(s, iv.wake)
+				asleep += from - s
+				wait += e - from
+			default:
+				asleep += e - s
+			}
+		})
+		active += p.end - p.start - asleep
+	}
+	if active <= 0 {
+		return 0
+	}
+	return min(1, float64(wait)/float64(active))
 }
 
 func pauseName(p pause) string {

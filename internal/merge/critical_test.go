@@ -106,3 +106,25 @@ func TestLedgerRunQueueAfterIdle(t *testing.T) {
 		t.Errorf("cpu %v, idle %v; want 70ms (40 after the wakeup, 30 preempted) and 60ms", time.Duration(cpu), time.Duration(res.Ledger.Idle))
 	}
 }
+
+// TestPauseStarved: a pause whose GC worker waited for a CPU for part of
+// its active time is that much the CPU's; a worker asleep all through it
+// (not taking part) changes nothing.
+func TestPauseStarved(t *testing.T) {
+	ms := int64(time.Millisecond)
+	p := pause{start: 100 * ms, end: 200 * ms, gc: true}
+	busy := &thread{name: "GC Thread#0", ivs: []*interval{
+		{start: 50 * ms, end: 120 * ms, wake: 110 * ms},  // asleep 100–110, then woken and waiting 110–120
+		{start: 150 * ms, end: 190 * ms, runnable: true}, // preempted 40 ms
+	}}
+	idle := &thread{name: "GC Thread#1", ivs: []*interval{{start: 0, end: 300 * ms}}}
+	if got, want := starved(p, []*thread{busy, idle}), 50.0/90; got < want-1e-9 || got > want+1e-9 {
+		t.Errorf("starved %.3f, want %.3f (50 ms waiting of 90 active)", got, want)
+	}
+	if got := starved(p, []*thread{idle}); got != 0 {
+		t.Errorf("a pause nobody worked in: starved %v, want 0", got)
+	}
+	if !pauseWorker("GC Thread#3") || !pauseWorker("VM Thread") || pauseWorker("G1 Conc#0") {
+		t.Error("pause workers: GC Thread#N and VM Thread, not the concurrent G1 threads")
+	}
+}
