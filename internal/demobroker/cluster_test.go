@@ -133,19 +133,28 @@ func TestReplicatedCluster(t *testing.T) {
 	if leaderOnly >= 200*time.Millisecond {
 		t.Errorf("acks=1 took %v: the leader waited for its followers", leaderOnly)
 	}
-	remote := map[string][]time.Duration{}
-	f, err := os.Open(filepath.Join(root, "request-0.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := latency.ReadRequestLog(f, time.Local, func(r *latency.Request) error {
-		if r.APIKey == latency.APIProduce && r.Breakdown != nil {
-			remote[r.ClientID] = append(remote[r.ClientID], r.Breakdown.Remote)
+	// The broker logs a request once its response is sent, which may be
+	// after the client has it: wait for the 20 lines.
+	var remote map[string][]time.Duration
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		remote = map[string][]time.Duration{}
+		f, err := os.Open(filepath.Join(root, "request-0.log"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+		_, err = latency.ReadRequestLog(f, time.Local, func(r *latency.Request) error {
+			if r.APIKey == latency.APIProduce && r.Breakdown != nil {
+				remote[r.ClientID] = append(remote[r.ClientID], r.Breakdown.Remote)
+			}
+			return nil
+		})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(remote["acks-1"])+len(remote["acks-all"]) >= 20 || time.Now().After(deadline) {
+			break
+		}
 	}
 	t.Logf("remote phase in the leader's request log: %v", remote)
 	if len(remote["acks-1"]) != 10 || len(remote["acks-all"]) != 10 {

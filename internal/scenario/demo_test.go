@@ -151,10 +151,12 @@ func TestScenarioDemoJournal(t *testing.T) {
 }
 
 // TestScenarioDemoGC: an allocation storm in a 128 MiB serial-collected heap,
-// in windows.
+// in windows. Its young pauses take 50–150 ms, so the SLO is 40 ms, and
+// the capture 16 s: with 65 ms and 10 s, a CI run had only four windows
+// over the SLO and a quiet run two, too few for alignment to tell.
 func TestScenarioDemoGC(t *testing.T) {
 	s := demoRun{cfg: demobroker.Config{GCStormMBs: 400, GCStormRetainMB: 64, FaultOn: 1500 * time.Millisecond, FaultOff: 2 * time.Second,
-		JVMArgs: []string{"-Xmx128m", "-Xms128m", "-XX:+UseSerialGC"}}}.run(t)
+		JVMArgs: []string{"-Xmx128m", "-Xms128m", "-XX:+UseSerialGC"}}, capture: 16 * time.Second, slo: 40 * time.Millisecond}.run(t)
 	f := top(t, s)
 	if f.Kind != verdict.GC || f.Pauses == 0 {
 		t.Errorf("top cause %+v (%d pauses), want stop-the-world GC pauses", f.Cause, f.Pauses)
