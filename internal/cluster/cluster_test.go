@@ -66,9 +66,9 @@ func TestCulpritOf(t *testing.T) {
 		c.Cause != "ReplicaFetcherThread threads slept in Thread.sleep (UnifiedLog.stall) (94% of its excess waiting in those windows)" {
 		t.Errorf("culprit %+v, score %v", c, score)
 	}
-	v.Findings[0].Excess = 100e6
+	v.Findings[0].Excess = 50e6
 	if c, _ := culpritOf("broker 2", v); c != nil {
-		t.Errorf("blamed for fetchers held up 10%% of the windows: %+v", c)
+		t.Errorf("blamed for fetchers held up 5%% of the windows: %+v", c)
 	}
 	v.Findings[0].Excess, v.Findings[0].StandsOut = 500e6, false
 	if c, _ := culpritOf("broker 2", v); c != nil {
