@@ -54,7 +54,9 @@ type FollowerLag struct {
 // they are read, in any order.
 type ReplicationAccumulator struct {
 	produces []replProduce
-	fetches  map[partitionReplica][]fetchAt
+	// fetches are the followers' fetch offsets by partition, then by
+	// replica.
+	fetches map[topicPartition]map[int32][]fetchAt
 }
 
 type replProduce struct {
@@ -65,15 +67,13 @@ type replProduce struct {
 }
 
 type offsetRange struct {
-	topic     string
-	partition int32
-	last      int64
+	topicPartition
+	last int64
 }
 
-type partitionReplica struct {
+type topicPartition struct {
 	topic     string
 	partition int32
-	replica   int32
 }
 
 type fetchAt struct {
@@ -87,18 +87,23 @@ func (a *ReplicationAccumulator) Add(r *latency.Request, metric latency.Metric, 
 	switch {
 	case r.Replica != nil:
 		if a.fetches == nil {
-			a.fetches = map[partitionReplica][]fetchAt{}
+			a.fetches = map[topicPartition]map[int32][]fetchAt{}
 		}
 		for _, o := range r.Replica.Offsets {
-			k := partitionReplica{o.Topic, o.Partition, r.Replica.Replica}
-			a.fetches[k] = append(a.fetches[k], fetchAt{r.RequestEnd, o.Offset})
+			k := topicPartition{o.Topic, o.Partition}
+			byReplica := a.fetches[k]
+			if byReplica == nil {
+				byReplica = map[int32][]fetchAt{}
+				a.fetches[k] = byReplica
+			}
+			byReplica[r.Replica.Replica] = append(byReplica[r.Replica.Replica], fetchAt{r.RequestEnd, o.Offset})
 		}
 	case r.APIKey == latency.APIProduce && r.Acks == -1 && r.Measured() && r.ResponseStart > 0:
 		p := replProduce{end: r.RequestEnd, resp: r.ResponseStart, lat: r.Latency(metric)}
 		p.slow = p.lat > slo
 		for _, q := range r.Partitions {
 			if q.BaseOffset != nil && q.Records > 0 {
-				p.parts = append(p.parts, offsetRange{q.Topic, q.Partition, *q.BaseOffset + int64(q.Records) - 1})
+				p.parts = append(p.parts, offsetRange{topicPartition{q.Topic, q.Partition}, *q.BaseOffset + int64(q.Records) - 1})
 			}
 		}
 		if len(p.parts) > 0 {
@@ -119,8 +124,10 @@ func (a *ReplicationAccumulator) Summary() *ReplicationSummary {
 	if len(a.produces) == 0 || len(a.fetches) == 0 {
 		return nil
 	}
-	for _, fs := range a.fetches {
-		sort.Slice(fs, func(i, j int) bool { return fs[i].t < fs[j].t })
+	for _, byReplica := range a.fetches {
+		for _, fs := range byReplica {
+			sort.Slice(fs, func(i, j int) bool { return fs[i].t < fs[j].t })
+		}
 	}
 	type sums struct {
 		lastSlow, lastWithin int
@@ -134,14 +141,11 @@ func (a *ReplicationAccumulator) Summary() *ReplicationSummary {
 		// When each follower had all of the request's records.
 		acked := map[int32]int64{}
 		for _, part := range p.parts {
-			for k, fs := range a.fetches {
-				if k.topic != part.topic || k.partition != part.partition {
-					continue
-				}
+			for replica, fs := range a.fetches[part.topicPartition] {
 				i := sort.Search(len(fs), func(i int) bool { return fs[i].t >= p.end })
 				for ; i < len(fs) && fs[i].t <= p.resp+ackSlack; i++ {
 					if fs[i].offset > part.last {
-						acked[k.replica] = max(acked[k.replica], fs[i].t)
+						acked[replica] = max(acked[replica], fs[i].t)
 						break
 					}
 				}
