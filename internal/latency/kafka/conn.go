@@ -304,6 +304,16 @@ func (c *Conn) finishRequest(r *latency.Request, acksKnown bool) {
 	c.pending = append(c.pending, pendingReq{r: r})
 }
 
+// pendingRequest is the request awaiting response corr, or nil.
+func (c *Conn) pendingRequest(corr int32) *latency.Request {
+	for _, p := range c.pending {
+		if p.r.CorrelationID == corr {
+			return p.r
+		}
+	}
+	return nil
+}
+
 // finishResponse matches a response to its request by correlation id.
 func (c *Conn) finishResponse(corr int32, start, end int64, damaged bool) {
 	c.stats.Responses.Add(1)

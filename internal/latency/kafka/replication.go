@@ -24,30 +24,14 @@ const (
 	maxProduceResponse = 1 << 20
 )
 
-// produceRequest reports whether the request awaiting response corr on
-// this connection is an acks=all Produce request (the only ones whose
-// replication is followed), and its version.
-func (c *Conn) produceRequest(corr int32) (int16, bool) {
-	for _, p := range c.pending {
-		if p.r.CorrelationID == corr {
-			return p.r.APIVersion, p.r.APIKey == latency.APIProduce && p.r.Acks == -1
-		}
-	}
-	return 0, false
-}
+// replicated reports whether r is an acks=all Produce request, the only
+// ones whose replication is followed.
+func replicated(r *latency.Request) bool { return r.APIKey == latency.APIProduce && r.Acks == -1 }
 
-// learnOffsets decodes a Produce response body (after the correlation id)
-// and gives the pending request's partitions their base offsets.
-func (c *Conn) learnOffsets(corr int32, ver int16, b []byte) {
-	var r *latency.Request
-	for _, p := range c.pending {
-		if p.r.CorrelationID == corr {
-			r = p.r
-		}
-	}
-	if r == nil {
-		return
-	}
+// learnOffsets decodes the body of the Produce response to r (after the
+// correlation id) and gives r's partitions their base offsets.
+func (c *Conn) learnOffsets(r *latency.Request, b []byte) {
+	ver := r.APIVersion
 	if ver >= 9 {
 		// Flexible response header: its tagged fields (none, one byte).
 		if len(b) == 0 || b[0] != 0 {

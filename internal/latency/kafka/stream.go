@@ -75,10 +75,11 @@ type stream struct {
 	records    int   // records counted so far in this record set, -1 unknown
 	batchLen   int64
 
-	corr        int32 // response being parsed (ToClient)
-	metaVersion int16
-	keepProduce bool // the kept response is a Produce response (else Metadata)
-	keep        []byte
+	corr int32 // response being parsed (ToClient)
+	// keepFor is the request whose response is kept (stRespKeep): a
+	// Metadata request's (topic names) or a Produce request's (offsets).
+	keepFor *latency.Request
+	keep    []byte
 
 	lim   *Limits
 	stats *Stats
@@ -112,6 +113,7 @@ func (s *stream) reset() {
 	s.remain = 0
 	s.damaged = false
 	s.cur = nil
+	s.keepFor = nil
 	s.acksKnown = false
 }
 
@@ -225,10 +227,10 @@ func (c *Conn) endFrame(s *stream, t int64) {
 		default:
 			switch {
 			case s.st != stRespKeep || s.damaged:
-			case s.keepProduce:
-				c.learnOffsets(s.corr, s.metaVersion, s.keep)
+			case replicated(s.keepFor):
+				c.learnOffsets(s.keepFor, s.keep)
 			default:
-				c.learnTopics(s.metaVersion, s.keep)
+				c.learnTopics(s.keepFor.APIVersion, s.keep)
 			}
 			c.finishResponse(s.corr, s.start, t, s.damaged)
 		}
@@ -276,16 +278,13 @@ func (c *Conn) stepResponse(s *stream, data []byte) []byte {
 		}
 		s.corr = int32(binary.BigEndian.Uint32(b))
 		s.enterSkip()
-		if ver, ok := c.metadataRequest(s.corr); ok && s.remain <= maxMetadata {
-			// Keep a Metadata response whole: it names the topic ids
-			// that Produce v13+ uses.
+		// Keep a Metadata response whole: it names the topic ids that
+		// Produce v13+ uses; and an acks=all Produce response: its base
+		// offsets.
+		if r := c.pendingRequest(s.corr); r != nil && (namesTopics(r) && s.remain <= maxMetadata ||
+			replicated(r) && s.remain <= maxProduceResponse) {
 			s.st = stRespKeep
-			s.metaVersion, s.keepProduce = ver, false
-			s.keep = s.keep[:0]
-		} else if ver, ok := c.produceRequest(s.corr); ok && s.remain <= maxProduceResponse {
-			// And a Produce response: its base offsets.
-			s.st = stRespKeep
-			s.metaVersion, s.keepProduce = ver, true
+			s.keepFor = r
 			s.keep = s.keep[:0]
 		}
 	case stRespKeep:

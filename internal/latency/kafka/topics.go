@@ -22,16 +22,9 @@ const (
 	maxTopicNames = 1 << 16
 )
 
-// metadataRequest reports whether the request awaiting response corr on
-// this connection is a Metadata request recent enough to carry topic ids.
-func (c *Conn) metadataRequest(corr int32) (int16, bool) {
-	for _, p := range c.pending {
-		if p.r.CorrelationID == corr {
-			return p.r.APIVersion, p.r.APIKey == 3 && p.r.APIVersion >= 10
-		}
-	}
-	return 0, false
-}
+// namesTopics reports whether r is a Metadata request recent enough for
+// its response to carry topic ids.
+func namesTopics(r *latency.Request) bool { return r.APIKey == 3 && r.APIVersion >= 10 }
 
 // learnTopics decodes a Metadata response body (after the correlation id)
 // and records its topics' ids and names.
