@@ -23,12 +23,10 @@ trap cleanup EXIT
 
 make build >/dev/null
 go build -o "$work/loadgen" ./scripts/loadgen
-mkdir -p "$work/classes"
-javac -d "$work/classes" $(find scripts/demobroker/src -name '*.java')
-java -cp "$work/classes" kafka.Kafka --port=0 --log-dir="$work/logs" --stall-ms=150 --stall-every=1000 >"$work/broker.out" 2>&1 &
-broker=$!
-for _ in $(seq 100); do grep -q 'listening on' "$work/broker.out" && break; sleep 0.2; done
-addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/broker.out" | awk '{print $3}')
+source scripts/lib-demobroker.sh
+demo_broker_compile "$work/classes"
+demo_broker_start "$work/classes" "$work/broker" --port=0 --log-dir="$work/logs" --stall-ms=150 --stall-every=1000
+broker=$demo_broker_pid addr=$demo_broker_addr
 port=${addr##*:}
 "$work/loadgen" --brokers "$addr" --rate 1000 --clients 8 --duration 5s --interval 5s >/dev/null
 

@@ -33,8 +33,9 @@ make build
 
 classes="$dir/classes"
 rm -rf "$dir/logs" "$dir/bundle" "$dir/cluster" "$dir/request-0.log" "$classes"
-mkdir -p "$classes" "$dir/logs"
-javac -d "$classes" $(find scripts/demobroker/src -name '*.java')
+mkdir -p "$dir/logs"
+source scripts/lib-demobroker.sh
+demo_broker_compile "$classes"
 
 brokers=()
 load=""
@@ -49,14 +50,8 @@ trap cleanup EXIT
 start_broker() {
 	local name=$1
 	shift
-	java -cp "$classes" kafka.Kafka "$@" >"$dir/$name.out" 2>"$dir/$name.err" &
-	local pid=$!
-	brokers+=("$pid")
-	for _ in $(seq 100); do
-		grep -q 'listening on' "$dir/$name.out" 2>/dev/null && break
-		kill -0 "$pid" 2>/dev/null || { cat "$dir/$name.err" >&2; exit 1; }
-		sleep 0.2
-	done
+	demo_broker_start "$classes" "$dir/$name" "$@"
+	brokers+=("$demo_broker_pid")
 	cat "$dir/$name.out"
 }
 

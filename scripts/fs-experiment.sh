@@ -47,7 +47,8 @@ trap 'exit 130' INT TERM HUP PIPE
 
 classes=$work/classes
 mkdir -p "$classes" "$work/mnt"
-javac -d "$classes" $(find scripts/demobroker/src -name '*.java')
+source scripts/lib-demobroker.sh
+demo_broker_compile "$classes"
 rm -rf "$out"
 mkdir -p "$out"
 secs=$(( ${duration%s} + 10 ))
@@ -65,16 +66,10 @@ for cfg in "${configs[@]}"; do
 	mount ${opts:+-o "$opts"} "$loop" "$work/mnt"
 	echo "== $cfg: $(findmnt -no FSTYPE,OPTIONS "$work/mnt")"
 
-	java -cp "$classes" kafka.Kafka --port=0 --log-dir="$work/mnt/logs" \
+	demo_broker_start "$classes" "$out/$cfg.broker" --port=0 --log-dir="$work/mnt/logs" \
 		--pressure-threads="${PRESSURE_THREADS:-3}" --pressure-write-kb="${PRESSURE_KB:-4096}" \
-		--flush-messages="${FLUSH_EVERY:-10}" >"$out/$cfg.broker.out" 2>"$out/$cfg.broker.err" &
-	broker=$!
-	for _ in $(seq 100); do
-		grep -q 'listening on' "$out/$cfg.broker.out" 2>/dev/null && break
-		kill -0 "$broker" 2>/dev/null || { cat "$out/$cfg.broker.err" >&2; exit 1; }
-		sleep 0.2
-	done
-	addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$out/$cfg.broker.out" | awk '{print $3}')
+		--flush-messages="${FLUSH_EVERY:-10}"
+	broker=$demo_broker_pid addr=$demo_broker_addr
 	port=${addr##*:}
 
 	bin/loadgen --brokers "$addr" --rate "${RATE:-2500}" --clients "${CLIENTS:-8}" \
