@@ -73,6 +73,17 @@ func leaderOf(t *testing.T, cl *kgo.Client, topic string, id int32) (int32, []in
 	return 0, nil
 }
 
+// createdLedBy0 creates topic orders and returns, once the followers know
+// it, the partition broker 0 leads and its replicas. The first metadata
+// request creates the topic; the followers learn it from their leaders'
+// metadata within a second.
+func createdLedBy0(t *testing.T, admin *kgo.Client) (int32, []int32) {
+	t.Helper()
+	leaderOf(t, admin, "orders", 0)
+	time.Sleep(1500 * time.Millisecond)
+	return leaderOf(t, admin, "orders", 0)
+}
+
 // produce sends n records to one partition with acks, one at a time, and
 // returns the slowest. Its client id is acks-1 or acks-all.
 func produce(t *testing.T, seeds []string, topic string, partition int32, acks kgo.Acks, n int) time.Duration {
@@ -117,11 +128,7 @@ func TestReplicatedCluster(t *testing.T) {
 				c.StallMs, c.StallEvery = 200, 1 // broker 2's every append sleeps
 			}
 		})
-	// The first metadata request creates the topic; the followers learn it
-	// from their leaders' metadata within a second.
-	leaderOf(t, admin, "orders", 0)
-	time.Sleep(1500 * time.Millisecond)
-	p, replicas := leaderOf(t, admin, "orders", 0)
+	p, replicas := createdLedBy0(t, admin)
 	t.Logf("partition %d: replicas %v", p, replicas)
 
 	leaderOnly := produce(t, seeds, "orders", p, kgo.LeaderAck(), 10)
@@ -212,9 +219,7 @@ func TestClusterISRShrinks(t *testing.T) {
 				c.StallMs, c.StallEvery = 5000, 1
 			}
 		})
-	leaderOf(t, admin, "orders", 0)
-	time.Sleep(1500 * time.Millisecond)
-	p, _ := leaderOf(t, admin, "orders", 0)
+	p, _ := createdLedBy0(t, admin)
 	first := produce(t, seeds, "orders", p, kgo.AllISRAcks(), 1) // broker 2 is stuck in its append now
 	time.Sleep(1500 * time.Millisecond)
 	later := produce(t, seeds, "orders", p, kgo.AllISRAcks(), 5)
